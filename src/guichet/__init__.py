@@ -1,0 +1,1 @@
+"""Guichet: citizen services that keep working through an IT incident."""

@@ -1,0 +1,23 @@
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.urls import include, path
+
+from guichet.common import views as common_views
+from guichet.status.api import api
+
+urlpatterns = [
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", api.urls),
+    path("healthz", common_views.healthz, name="healthz"),
+]
+
+urlpatterns += i18n_patterns(
+    path("", common_views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("guichet.accounts.urls")),
+    path("", include("guichet.status.urls")),
+    prefix_default_language=False,
+)
+
+handler404 = "guichet.common.views.not_found"
+handler500 = "guichet.common.views.server_error"
