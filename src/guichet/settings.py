@@ -100,6 +100,7 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+(DATA_DIR / "staticfiles").mkdir(exist_ok=True)
 _default_sqlite = f"sqlite:///{DATA_DIR / 'guichet.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(

@@ -55,6 +55,10 @@ class Organisation(BilingualMixin, models.Model):
     name = models.CharField(max_length=160)
     name_en = models.CharField(max_length=160, blank=True)
     kind = models.CharField(max_length=30, choices=Kind.choices, default=Kind.CITY)
+    requires_approval = models.BooleanField(
+        default=False,
+        help_text=_("Changes to this organisation's services need a second editor's approval."),
+    )
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

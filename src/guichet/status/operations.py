@@ -45,6 +45,7 @@ SPEC: dict[str, dict[str, tuple[Any, bool]]] = {
     "organisation.set": {
         "slug": ("slug", True), "name": ("str", True), "name_en": ("str", False),
         "kind": (tuple(Organisation.Kind.values), False), "position": ("int", False),
+        "requires_approval": ("bool", False),
     },
     "service.set": {
         "organisation": ("slug", True), "slug": ("slug", True), "name": ("str", True),

@@ -126,9 +126,10 @@ def _op_portal_set(refs: _Refs, op: dict, actor: Actor, now, path: str) -> Any:
 
 
 def _op_organisation_set(refs: _Refs, op: dict, actor: Actor, now, path: str) -> Any:
+    extra = {"requires_approval": op["requires_approval"]} if "requires_approval" in op else {}
     return catalog.organisation_upsert(
         actor=actor, portal=refs.portal, slug=op["slug"], name=op["name"], name_en=op.get("name_en", ""),
-        kind=op.get("kind", Organisation.Kind.CITY), position=op.get("position", 0),
+        kind=op.get("kind", Organisation.Kind.CITY), position=op.get("position", 0), **extra,
     )
 
 
@@ -418,6 +419,17 @@ def check_can_edit(*, user, portal: Portal, operations: list[dict]) -> None:
 # --- Changesets: draft, approval, publication ---------------------------------------------------
 
 
+def needs_approval(portal: Portal, operations: list[dict]) -> bool:
+    """A change needs a second editor when its portal, or any organisation it touches, says so."""
+    if portal.requires_approval:
+        return True
+    for op in operations:
+        org, _service = _scope_of(portal, op)
+        if org is not None and org.requires_approval:
+            return True
+    return False
+
+
 def changeset_create(
     *, portal: Portal, user, actor: Actor, title: str, operations: list[dict], now: dt.datetime,
     idempotency_key: str | None = None,
@@ -464,7 +476,7 @@ def changeset_publish(*, changeset: ChangeSet, user, actor: Actor, now: dt.datet
             raise StatusError(f"this change is {cs.get_status_display()} and cannot be published")
         if user is not None:
             check_can_edit(user=user, portal=cs.portal, operations=cs.operations)
-        if cs.portal.requires_approval:
+        if needs_approval(cs.portal, cs.operations):
             if cs.status == ChangeSet.Status.DRAFT:
                 cs.status = ChangeSet.Status.PENDING
                 cs.submitted_at = now
