@@ -1,4 +1,13 @@
+"""Fixtures shared by every test package. Keep it small: app-specific fixtures live beside
+their tests.
+
+The ``postgres`` marker: a test that needs PostgreSQL is skipped on SQLite with a visible
+reason (``-ra`` prints it), and tagged so that ``.ci/run`` can check that such tests really ran
+on the PostgreSQL run.
+"""
+
 import datetime as dt
+import os
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -6,6 +15,31 @@ import pytest
 from guichet.common.actor import Actor
 
 PARIS = ZoneInfo("Europe/Paris")
+
+
+def on_postgres() -> bool:
+    from django.conf import settings
+
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_configure(config):
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://", "pgsql://")) and not on_postgres():
+        raise pytest.UsageError("DATABASE_URL names PostgreSQL but the settings use another backend")
+
+
+def pytest_collection_modifyitems(config, items):
+    postgres = on_postgres()
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/guichet "
+        "(.ci/run does)"
+    )
+    for item in items:
+        if item.get_closest_marker("postgres") is not None:
+            item.user_properties.append(("marker_postgres", "1"))
+            if not postgres:
+                item.add_marker(skip)
 
 
 @pytest.fixture
