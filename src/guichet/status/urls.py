@@ -5,6 +5,12 @@ from . import poster, views, views_manage, views_subscriptions
 app_name = "status"
 
 urlpatterns = [
+    # Editors (first: "manage/status/" would otherwise match "<slug:portal>/status/")
+    path("manage/status/", views_manage.home, name="manage-home"),
+    path("manage/status/<slug:portal>/", views_manage.portal, name="manage-portal"),
+    path("manage/status/<slug:portal>/edit/<slug:kind>/", views_manage.edit, name="manage-edit"),
+    path("manage/status/<slug:portal>/changes/<int:pk>/", views_manage.changeset, name="manage-changeset"),
+    path("manage/status/<slug:portal>/checked/", views_manage.checked, name="manage-checked"),
     # Public
     path("<slug:portal>/", views.portal_home, name="portal"),
     path("<slug:portal>/status/", views.page, name="page"),
@@ -15,7 +21,4 @@ urlpatterns = [
     path("<slug:portal>/status/subscribe/", views_subscriptions.subscribe, name="subscribe"),
     path("status/subscriptions/confirm/<str:token>/", views_subscriptions.confirm, name="confirm"),
     path("status/subscriptions/stop/<str:token>/", views_subscriptions.unsubscribe, name="unsubscribe"),
-    # Editors
-    path("manage/status/", views_manage.home, name="manage-home"),
-    path("manage/status/<slug:portal>/", views_manage.portal, name="manage-portal"),
 ]
