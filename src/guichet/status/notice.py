@@ -569,6 +569,15 @@ def _represent_datetime(dumper: yaml.SafeDumper, value: dt.datetime):
     return dumper.represent_scalar("tag:yaml.org,2002:timestamp", value.astimezone(PARIS).isoformat())
 
 
+class _Flow(list):
+    """A short list written on one line: ``slots: ["08:30-11:00", "13:30-17:00"]``."""
+
+
+def _represent_flow(dumper: yaml.SafeDumper, value: _Flow):
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", list(value), flow_style=True)
+
+
+_Dumper.add_representer(_Flow, _represent_flow)
 _Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(dt.datetime, _represent_datetime)
 
@@ -591,7 +600,7 @@ def _hours_out(hours: Any) -> Any:
     if hours in (None, [], {}, ""):
         return None
     if isinstance(hours, list):
-        return [{**r, "days": _compact_days(r["days"])} for r in hours]
+        return [{**r, "days": _compact_days(r["days"]), "slots": _Flow(r["slots"])} for r in hours]
     if isinstance(hours, dict) and "rules" in hours:
         return {**hours, "rules": _hours_out(hours["rules"]) or []}
     return hours
@@ -696,7 +705,7 @@ def dump_notice(portal: Portal) -> str:
                 vd["state"] = v.state
                 _texts(vd, v, "explanation", "instead")
                 _put(vd, "since", v.since)
-                _put(vd, "contacts", [c.key for c in sorted(v.contacts.all(), key=lambda c: (c.organisation_id, c.position, c.pk))])
+                _put(vd, "contacts", _Flow(c.key for c in sorted(v.contacts.all(), key=lambda c: (c.organisation_id, c.position, c.pk))))
                 avail.append(vd)
             _put(ad, "availability", avail)
             tl = []

@@ -1,0 +1,21 @@
+"""``guichet demo``: load the Saint-Nazaire and Maisons-Alfort notices (idempotent)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from guichet.common.actor import Actor
+from guichet.demo import seed_paths
+from guichet.status.notice import NoticeError, import_notice
+
+
+class Command(BaseCommand):
+    help = "Load the demo pages (Saint-Nazaire 2024, Maisons-Alfort 2022). Running it again changes nothing."
+
+    def handle(self, *args, **options):
+        for path in seed_paths():
+            try:
+                cs = import_notice(path.read_text(encoding="utf-8"), path.name, actor=Actor.cli())
+            except NoticeError as e:
+                raise CommandError(f"demo data {path.name} is invalid:\n{e}", returncode=2) from None
+            self.stdout.write(f"demo page '{cs.portal.slug}' loaded from {path.name}")
