@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -210,7 +210,7 @@ def schedule_to_data(s: Schedule) -> Any:
     """The stored (and dumped) form of a schedule; ``parse_schedule`` reads it back unchanged."""
     if s.always:
         return "always"
-    if s.empty and not s.exceptions:
+    if s.empty and not s.exceptions and s.closed_on_public_holidays:
         return []
     rules = []
     for r in s.rules:
@@ -283,7 +283,10 @@ def open_state(s: Schedule, now: dt.datetime, audience: str | None = None, horiz
     minute = local.hour * 60 + local.minute
     for slot, access in _slots_on(s, today, audience):
         if slot.start <= minute < slot.end:
-            return OpenState(open=True, closes_at=_at(today, slot.end), access=access)
+            closes = _at(today, slot.end)
+            if closes <= now:  # inside the hour that repeats when the clocks go back
+                closes = closes.replace(fold=1)
+            return OpenState(open=True, closes_at=closes, access=access)
     for offset in range(horizon_days + 1):
         day = today + dt.timedelta(days=offset)
         for slot, access in _slots_on(s, day, audience):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import datetime as dt
+from collections.abc import Iterator
 
 from .chain import EntryData, Verdict, verify_chain
 from .models import Entry, Head
