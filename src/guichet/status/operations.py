@@ -193,7 +193,7 @@ def validate_operations(operations: Any) -> tuple[list[dict], list[OpError]]:
             errors.append(OpError(path, "expected an object with an 'op' field"))
             continue
         name = op["op"]
-        spec = SPEC.get(name)
+        spec = SPEC.get(name) if isinstance(name, str) else None
         if spec is None:
             errors.append(OpError(f"{path}.op", f"unknown operation '{name}'"))
             continue
