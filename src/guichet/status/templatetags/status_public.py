@@ -172,3 +172,35 @@ def service_url(links, slug):
 @register.filter
 def org_names(organisations) -> str:
     return ", ".join(pick(o.name, o.name_en) for o in organisations)
+
+
+@register.simple_tag
+def new_seen():
+    """A fresh set, to remember which contacts a service has already shown in full."""
+    return set()
+
+
+@register.simple_tag
+def contact_groups(contacts, seen=None):
+    """Contacts sharing a label, kind and hours shown as one box with several numbers.
+
+    A group already shown in full earlier in the same service (``seen``) is marked ``repeat``:
+    the template then leaves out its hours, which the reader has just read.
+    """
+    groups: list[dict] = []
+    index: dict[tuple, dict] = {}
+    for cv in contacts:
+        c = cv.contact
+        key = (c.kind, c.label, c.label_en, c.note, c.note_en, repr(c.hours), c.valid_until, c.temporary)
+        if key in index:
+            index[key]["values"].append(c)
+            continue
+        group = {"cv": cv, "contact": c, "values": [c], "repeat": False, "key": key}
+        index[key] = group
+        groups.append(group)
+    for g in groups:
+        marker = (g["key"], tuple(c.pk for c in g["values"]))
+        if seen is not None:
+            g["repeat"] = marker in seen
+            seen.add(marker)
+    return groups
