@@ -2,7 +2,7 @@
 
 Built from ``selectors.page_state`` like every other public rendering; served at
 ``/<portal>/status.json`` and written to ``status.json`` by the static export. The layout is
-described in docs/status-json.md (keys are stable within a format version; a breaking change
+described in docs/static-export.md ("The JSON document") (keys are stable within a format version; a breaking change
 bumps the version). Texts are given in French with their English version beside them
 (``*_en``, an empty string when there is none). Date-times are ISO 8601 with their offset
 (UTC), dates are ``YYYY-MM-DD``.
