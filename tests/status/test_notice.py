@@ -11,8 +11,8 @@ from guichet.catalog.models import ContactPoint, Organisation, Portal, Procedure
 from guichet.demo import DEMO_DIR
 from guichet.journal.models import Entry
 from guichet.status.models import (
-    AffectedService,
     Advisory,
+    AffectedService,
     Availability,
     ChangeSet,
     Incident,
