@@ -477,3 +477,22 @@ def test_forms_need_an_incident_first(client_for, editor, portal):
 
 def test_unknown_form_kind_is_404(client_for, editor, portal):
     assert client_for(editor).get(edit_url("nope")).status_code == 404
+
+
+def test_editing_an_incident_keeps_its_identifier(client_for, editor, portal):
+    c = client_for(editor)
+    form = c.get(edit_url("incident") + "?incident=cyber").content.decode()
+    assert 'value="Cyberattaque"' in form and 'name="incident_slug" value="cyber"' in form
+    r = post_form(c, "incident", {"incident_slug": "cyber", "organisation": "ville", "title": "Cyberattaque du 1er avril",
+                                  "nature": "cyberattack", "started_at": "2024-04-01T08:00"})
+    assert r.status_code == 302
+    publish(c, ChangeSet.objects.get(status=ChangeSet.Status.DRAFT))
+    assert list(Incident.objects.values_list("slug", "title")) == [("cyber", "Cyberattaque du 1er avril")]
+
+
+def test_scoped_editor_is_told_what_their_role_covers(client_for, portal):
+    manager = make_editor(portal, "eau@testville.fr", service=Service.objects.get(slug="eau"))
+    html = client_for(manager).get(reverse("status:manage-portal", args=["testville"])).content.decode()
+    assert "Service de l&#x27;eau." in html.split('class="m-note"')[1].split("</p>")[0]
+    assert reverse("status:manage-checked", args=["testville"]) not in html  # whole-page action hidden
+    assert client_for(manager).post(reverse("status:manage-checked", args=["testville"])).status_code == 403
