@@ -70,3 +70,17 @@ def axe():
         assert not violations, f"axe found {len(violations)} accessibility violation(s) on {page.url}:\n{summary}"
 
     return check
+
+
+@pytest.fixture
+def seeds(db):
+    """Both seed notices, loaded through the same command as the demo."""
+    from django.core.management import call_command
+
+    call_command("demo", verbosity=0)
+
+
+@pytest.fixture
+def immediate_tasks(settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
