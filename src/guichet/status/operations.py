@@ -211,8 +211,10 @@ def validate_operations(operations: Any) -> tuple[list[dict], list[OpError]]:
                 errors.append(OpError(f"{path}.earliest", "an exact target needs its date"))
             if out.get("earliest") and out.get("latest") and out["latest"] < out["earliest"]:
                 errors.append(OpError(f"{path}.latest", "ends before it starts"))
-        if name == "incident.set" and out.get("ended_at") and out.get("started_at"):
-            if dt.datetime.fromisoformat(out["ended_at"]) < dt.datetime.fromisoformat(out["started_at"]):
-                errors.append(OpError(f"{path}.ended_at", "ends before it starts"))
+        if (
+            name == "incident.set" and out.get("ended_at") and out.get("started_at")
+            and dt.datetime.fromisoformat(out["ended_at"]) < dt.datetime.fromisoformat(out["started_at"])
+        ):
+            errors.append(OpError(f"{path}.ended_at", "ends before it starts"))
         cleaned.append(out)
     return cleaned, errors

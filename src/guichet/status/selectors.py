@@ -13,7 +13,7 @@ from guichet.catalog.hours import OpenState, describe, open_state, parse_schedul
 from guichet.catalog.models import ContactPoint, Organisation, Portal, Procedure, Service
 
 from . import rules
-from .models import AffectedService, Advisory, Availability, Incident, RestorationTarget
+from .models import Advisory, AffectedService, Availability, Incident, RestorationTarget
 
 PARIS = ZoneInfo("Europe/Paris")
 

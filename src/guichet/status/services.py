@@ -23,8 +23,8 @@ from guichet.journal.services import journal_append
 
 from .models import (
     ANY_CHANNEL,
-    AffectedService,
     Advisory,
+    AffectedService,
     Availability,
     ChangeSet,
     Incident,
