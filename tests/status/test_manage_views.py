@@ -496,3 +496,10 @@ def test_scoped_editor_is_told_what_their_role_covers(client_for, portal):
     assert "Service de l&#x27;eau." in html.split('class="m-note"')[1].split("</p>")[0]
     assert reverse("status:manage-checked", args=["testville"]) not in html  # whole-page action hidden
     assert client_for(manager).post(reverse("status:manage-checked", args=["testville"])).status_code == 403
+
+
+def test_signed_in_user_without_any_role_is_told_so(client_for, portal):
+    nobody = get_user_model().objects.create_user(username="n@y.fr", email="n@y.fr", password="x" * 12)
+    response = client_for(nobody).get(reverse("status:manage-home"))
+    assert response.status_code == 403
+    assert "guichet editor add" in response.content.decode()

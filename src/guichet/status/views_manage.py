@@ -258,8 +258,6 @@ def describe_operations(portal: Portal, operations: list[dict]) -> list[dict]:
 @login_required
 def home(request):
     portals = editable_portals(request.user)
-    if not portals and not request.user.is_superuser:
-        raise Forbidden
     open_sets = ChangeSet.objects.filter(portal__in=portals).select_related("portal", "author")
     pending = [cs for cs in open_sets.filter(status=ChangeSet.Status.PENDING).order_by("submitted_at")]
     drafts = list(open_sets.filter(status=ChangeSet.Status.DRAFT, author=request.user))
@@ -269,7 +267,7 @@ def home(request):
     )
     return render(request, "status/manage/home.html", {
         "portals": portals, "pending": pending, "drafts": drafts, "recent": recent,
-    })
+    }, status=200 if portals else 403)
 
 
 @login_required
