@@ -40,6 +40,10 @@ def format_datetime(value) -> str:
     value = _paris(value)
     if not isinstance(value, dt.datetime):
         return format_date(value)
+    if (value.hour, value.minute, value.second) == (0, 0, 0):
+        # A notice that gives only a date ("mis à jour le 05/12/2022") is stored at midnight,
+        # Paris time: show the date alone rather than a made-up "à 00:00".
+        return format_date(value)
     return dateformat.format(value, "j F Y, H:i" if _english() else r"j F Y \à H:i")
 
 
