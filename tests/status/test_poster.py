@@ -145,7 +145,7 @@ def _text(pdf: bytes, tmp_path) -> str:
         pytest.skip("pdftotext is not installed (Debian package poppler-utils)")
     path = tmp_path / "poster.pdf"
     path.write_bytes(pdf)
-    out = subprocess.run([PDFTOTEXT, "-layout", str(path), "-"], capture_output=True, check=True)
+    out = subprocess.run([PDFTOTEXT, str(path), "-"], capture_output=True, check=True)
     return " ".join(out.stdout.decode().split())
 
 
@@ -232,3 +232,22 @@ def test_poster_without_incident_says_everything_works(db, tmp_path):
     assert _pages(pdf) == 1
     text = _text(pdf, tmp_path)
     assert "All services work normally." in text and "Accueil" in text
+
+
+@pytest.mark.parametrize(("seed", "facts"), [
+    ("saint-nazaire.yaml", ["02 44 73 43 00", "02 51 16 48 48", "06 49 61 18 03", "Service de l'eau", "CCAS"]),
+    ("maisons-alfort.yaml", ["01 43 96 77 01", "01 43 96 77 02", "01 43 96 77 03", "Affaires générales",
+                             "Espace Citoyen"]),
+])
+def test_demo_seeds_print_cleanly(db, tmp_path, seed, facts):
+    from guichet.demo import seed_paths
+    from guichet.status.notice import import_notice
+
+    path = next(p for p in seed_paths() if p.name == seed)
+    cs = import_notice(path.read_text(encoding="utf-8"), path.name, actor=Actor.cli())
+    pdf = render_poster(portal=cs.portal, now=NOW, language="fr")
+    assert 1 <= _pages(pdf) <= 3
+    text = _text(pdf, tmp_path)
+    for fact in facts:
+        assert fact in text, fact
+    assert "Suspended" in text and "Disrupted" in text

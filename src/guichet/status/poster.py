@@ -5,11 +5,13 @@ call, and a QR code to the live page. Rendered from ``selectors.page_state`` wit
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import segno
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -44,9 +46,10 @@ class PosterService:
     state: str
     state_label: str
     headline: str
-    rows: list[PosterRow]
+    rows: list[PosterRow]  # what is disrupted or suspended, and what to do instead
     target: str
     contacts: list[ContactView] = field(default_factory=list)
+    working: list[PosterRow] = field(default_factory=list)  # what works normally, set as one paragraph
 
 
 def _tr(obj, name: str) -> str:
@@ -75,18 +78,20 @@ def target_text(target) -> str:
 
 def _service_view(ss: ServiceStatus) -> PosterService:
     rows: list[PosterRow] = []
+    working: list[PosterRow] = []
     contacts: dict[int, ContactView] = {}
     for pv in ss.procedures:
         for r in pv.rows:
             av = r.availability
-            rows.append(PosterRow(
+            row = PosterRow(
                 procedure=_tr(pv.procedure, "name"),
                 channel=_tr(av, "channel_label") or ("" if av.channel == "any" else str(CHANNEL_LABELS.get(av.channel, ""))),
                 state=r.state,
                 state_label=str(State(r.state).label),
                 explanation=_tr(av, "explanation"),
                 instead=_tr(av, "instead"),
-            ))
+            )
+            (working if row.state == "normal" and not row.instead else rows).append(row)
             for cv in r.contacts:
                 contacts.setdefault(cv.contact.pk, cv)
     for cv in ss.contacts:
@@ -99,6 +104,7 @@ def _service_view(ss: ServiceStatus) -> PosterService:
         state_label=str(State(ss.state).label),
         headline=next((_tr(a, "headline") for a in ss.affected if a.headline), ""),
         rows=rows,
+        working=working,
         target=target_text(target.current) if target else "",
         contacts=sorted(contacts.values(), key=lambda cv: (cv.contact.kind != "phone", cv.contact.position)),
     )
@@ -110,7 +116,8 @@ def _weight(s: PosterService) -> float:
         return -(-len(text) // 45) if text else 0
 
     rows = sum(1 + lines(f"{r.procedure} {r.channel} {r.explanation}") + lines(r.instead) for r in s.rows)
-    return 2.5 + lines(s.headline) + rows + (1 if s.target else 0) + 2 * len(s.contacts)
+    working = lines(" ".join(f"{r.procedure} {r.channel} {r.explanation}" for r in s.working))
+    return 2.5 + lines(s.headline) + rows + working + (1 if s.target else 0) + 2 * len(s.contacts)
 
 
 def split_columns(services: list[PosterService]) -> tuple[list[PosterService], list[PosterService]]:
@@ -180,17 +187,40 @@ def _layout(html: str):
 
 def render_poster(*, portal: Portal, now: dt.datetime, language: str) -> bytes:
     """The poster as PDF bytes: A4, in the largest type that fits one page. When even the
-    densest setting overflows, one column flows onto the next pages (a service is never split).
+    densest setting overflows, two newspaper columns flow onto the next pages (a row of a
+    service is never split, nor a service's title from its first row).
     """
     with translation.override(language), timezone.override(PARIS):
         state = page_state(portal, now)
         context = {**poster_context(state), "language": language}
-        for density in DENSITIES:
-            doc = _layout(render_to_string("status/poster.html", {**context, "density": density}))
-            if len(doc.pages) == 1:
-                return doc.write_pdf()
-        doc = _layout(render_to_string("status/poster.html", {**context, "density": "compact", "columns": None}))
-        return doc.write_pdf()
+
+        def layout(**extra):
+            return _layout(render_to_string("status/poster.html", {**context, **extra}))
+
+        # From the densest setting up: stop at the first that no longer fits on one page.
+        best = None
+        for density in reversed(DENSITIES):
+            doc = layout(density=density)
+            if len(doc.pages) > 1:
+                break
+            best = doc
+        if best is None:  # newspaper columns: one dense page if they fit, else several pages
+            best = layout(density="dense", columns=None, flow=True)
+            if len(best.pages) > 1:
+                best = layout(density="compact", columns=None, flow=True)
+        return best.write_pdf()
+
+
+def _cache_key(portal: Portal, language: str, now: dt.datetime) -> str:
+    """Changes with every publication, and at least every 10 minutes (expiring advisories)."""
+    from .models import ChangeSet
+
+    last = (
+        ChangeSet.objects.filter(portal=portal, status=ChangeSet.Status.PUBLISHED)
+        .order_by("-published_at", "-pk").values_list("pk", "published_at").first()
+    )
+    parts = (portal.pk, portal.created_at, portal.last_checked_at, last, language, int(now.timestamp()) // 600)
+    return "guichet:poster:" + hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 @require_GET
@@ -198,7 +228,11 @@ def poster_pdf(request, portal):
     p = get_object_or_404(Portal, slug=portal)
     now = timezone.now()
     language = translation.get_language() or settings.LANGUAGE_CODE
-    pdf = render_poster(portal=p, now=now, language=language)
+    key = _cache_key(p, language, now)
+    pdf = cache.get(key)
+    if pdf is None:
+        pdf = render_poster(portal=p, now=now, language=language)
+        cache.set(key, pdf, timeout=600)
     response = HttpResponse(pdf, content_type="application/pdf")
     stamp = now.astimezone(PARIS).strftime("%Y-%m-%d")
     response["Content-Disposition"] = f'inline; filename="{p.slug}-{language}-status-{stamp}.pdf"'
