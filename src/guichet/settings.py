@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_tasks",
     "django_tasks_db",
+    "ninja",  # serves the API docs page (Swagger UI) from our static files, not a CDN
     "guichet.common",
     "guichet.journal",
     "guichet.accounts",
