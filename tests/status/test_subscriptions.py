@@ -295,3 +295,13 @@ def test_notifications_are_sent_in_bounded_batches(client, portal, django_captur
     settings.GUICHET_NOTIFY_BATCH_SIZE = 2
     _publish("Eau", _water("suspended"), django_capture_on_commit_callbacks)
     assert sorted(m.to[0] for m in mail.outbox) == [f"p{i}@example.org" for i in range(5)]
+
+
+def test_closing_the_incident_tells_per_service_subscribers(client, portal, django_capture_on_commit_callbacks):
+    _publish("Eau suspendue", _water("suspended"), django_capture_on_commit_callbacks)
+    _confirm(client, django_capture_on_commit_callbacks, service="eau")
+    _publish("Fin de l'incident", [{"op": "incident.close", "incident": "cyberattaque",
+                                    "ended_at": "2024-06-30T18:00:00+02:00"}], django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 1
+    assert "Fin de l'incident" in mail.outbox[0].subject
+    assert "Service de l'eau: [OK]" in mail.outbox[0].body
