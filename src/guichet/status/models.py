@@ -238,6 +238,8 @@ class ChangeSet(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - NULLs never collide in the unique constraint
+    # Idempotency keys of the additions made to this draft (a form submitted twice adds once).
+    append_keys = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

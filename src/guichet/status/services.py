@@ -463,6 +463,38 @@ def changeset_create(
     return cs
 
 
+def changeset_append(
+    *, changeset: ChangeSet, user, actor: Actor, operations: list[dict], now: dt.datetime,
+    idempotency_key: str | None = None,
+) -> ChangeSet:
+    """Add operations to a draft: only its author may, only while it is a draft.
+
+    Retrying with the same ``idempotency_key`` adds nothing the second time.
+    """
+    cleaned, errors = validate_operations(operations)
+    if errors:
+        raise OperationsInvalid(errors)
+    if not cleaned:
+        raise OperationsInvalid([OpError("operations", "a change needs at least one operation")])
+    with transaction.atomic():
+        cs = ChangeSet.objects.select_for_update().select_related("portal").get(pk=changeset.pk)
+        if idempotency_key and idempotency_key in cs.append_keys:
+            return cs
+        if cs.status != ChangeSet.Status.DRAFT:
+            raise StatusError(f"this change is {cs.get_status_display()}: only a draft can be added to")
+        if user is not None:
+            if cs.author_id != user.pk:
+                raise PermissionDenied("only the author of a draft may add to it")
+            check_can_edit(user=user, portal=cs.portal, operations=cleaned)
+        cs.operations = [*cs.operations, *cleaned]
+        if idempotency_key:
+            cs.append_keys = [*cs.append_keys, idempotency_key]
+        cs.save(update_fields=["operations", "append_keys"])
+        journal_append(actor=actor, operation="status.changeset.append", objects=[cs], payload=cleaned,
+                       details={"operations": len(cleaned), "total": len(cs.operations)}, now=now)
+    return cs
+
+
 def changeset_publish(*, changeset: ChangeSet, user, actor: Actor, now: dt.datetime) -> ChangeSet:
     """Publish a draft, or submit it for approval when the portal requires a second editor.
 

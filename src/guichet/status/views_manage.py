@@ -7,9 +7,8 @@ How a change flows (kept deliberately simple):
    rolled back ("dry run"), so that every error the services would raise at publication is shown
    now, on the right field, and nothing changes.
 2. They are then added to the editor's **open draft** for that page: a draft is a ``ChangeSet``;
-   since the services keep a changeset's operations immutable, "adding" creates a new draft
-   holding the old operations plus the new ones (``services.changeset_create``) and discards the
-   old one (``services.changeset_reject``). The editor can thus prepare a whole incident (the
+   the first form creates it (``services.changeset_create``), later ones add to it
+   (``services.changeset_append``). The editor can thus prepare a whole incident (the
    incident, ten rows, a target, an advisory) and publish it in one go, which also sends one
    notification to subscribers instead of ten.
 3. The draft's review page lists, in words, what will change ("Service de l'eau / Facturation /
@@ -24,7 +23,6 @@ which journal it.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
 from django.contrib import messages
@@ -111,17 +109,14 @@ def add_to_draft(
     if done is not None:  # the same form submitted twice
         return done
     draft = _open_draft(portal, user)
-    all_ops = [*(draft.operations if draft else []), *operations]
-    if draft is not None:
-        title = draft.title
-    cs = services.changeset_create(
-        portal=portal, user=user, actor=actor, title=title, operations=all_ops, now=now, idempotency_key=key
+    if draft is None:
+        return services.changeset_create(
+            portal=portal, user=user, actor=actor, title=title, operations=operations, now=now,
+            idempotency_key=key,
+        )
+    return services.changeset_append(
+        changeset=draft, user=user, actor=actor, operations=operations, now=now, idempotency_key=key
     )
-    if draft is not None and cs.pk != draft.pk:
-        # StatusError: already replaced by a concurrent submission of the same form
-        with contextlib.suppress(services.StatusError):
-            services.changeset_reject(changeset=draft, user=user, actor=actor, now=now)
-    return cs
 
 
 # --- Describing a changeset in words ---------------------------------------------------------
