@@ -8,7 +8,13 @@ from guichet.common.actor import Actor
 from guichet.journal.models import Entry
 from guichet.status.models import ChangeSet
 from guichet.status.operations import OperationsInvalid
-from guichet.status.services import PermissionDenied, StatusError, changeset_append, changeset_create, publish_now
+from guichet.status.services import (
+    PermissionDenied,
+    StatusError,
+    changeset_append,
+    changeset_create,
+    publish_now,
+)
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2024, 5, 22, 10, 0, tzinfo=dt.UTC)
