@@ -98,3 +98,12 @@ def test_export_all_writes_an_index_of_portals(portal, tmp_path):
     assert 'href="style.css"' in index and (tmp_path / "style.css").is_file()
     assert (tmp_path / "maisons-alfort" / "index.html").is_file()
     assert "<script" not in index
+
+
+
+def test_the_export_carries_the_poster_to_print(portal, tmp_path):
+    export_site(portal=portal, directory=tmp_path, now=NOW)
+    for pdf in (tmp_path / "poster.pdf", tmp_path / "en" / "poster.pdf"):
+        assert pdf.read_bytes().startswith(b"%PDF")
+    assert 'href="poster.pdf"' in (tmp_path / "index.html").read_text()
+    assert 'href="../poster.pdf"' in (tmp_path / "services" / "eau.html").read_text()

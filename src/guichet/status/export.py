@@ -12,6 +12,7 @@ Layout of one portal's directory::
     services/<slug>.html        one page per service
     en/index.html, en/services/<slug>.html, en/feed.atom     the same in English
     feed.atom                   Atom feed (French)
+    poster.pdf, en/poster.pdf   the A4 poster to print at counters
     status.json                 the JSON document (guichet-status/1)
     style.css                   the site's stylesheet
 """
@@ -33,6 +34,7 @@ from django.utils import translation
 from guichet.catalog.models import Portal
 
 from . import feeds, serialize
+from .poster import render_poster
 from .public import StaticLinks, public_context
 from .selectors import banner, page_state
 
@@ -110,6 +112,8 @@ def export_site(*, portal: Portal, directory: Path, now: dt.datetime, live_url: 
                     old.unlink()
             feed = feeds.build_feed(state, page_url="index.html", feed_url="feed.atom", language=language)
             written.append(_write(base / "feed.atom", feeds.render_feed(feed)))
+            # The A4 poster, so that counters can still print it when the live site is down.
+            written.append(_write(base / "poster.pdf", render_poster(portal=portal, now=now, language=language)))
             if language == "fr":
                 doc = serialize.document(state, generated_at=now, links={"page": "index.html", "atom": "feed.atom"})
                 written.append(_write(directory / "status.json", json.dumps(doc, ensure_ascii=False, indent=2)))

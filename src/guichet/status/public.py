@@ -81,12 +81,11 @@ class StaticLinks:
 
     Layout (see ``export.export_site``)::
 
-        index.html  services/<slug>.html  feed.atom  status.json  style.css
-        en/index.html  en/services/<slug>.html  en/feed.atom
+        index.html  services/<slug>.html  feed.atom  poster.pdf  status.json  style.css
+        en/index.html  en/services/<slug>.html  en/feed.atom  en/poster.pdf
     """
 
     static = True
-    poster = None
     subscribe = None
 
     def __init__(self, *, language: str, here: str = "index", live: str | None = None):
@@ -106,6 +105,10 @@ class StaticLinks:
 
     def service(self, slug: str) -> str:
         return f"{self.root}{self.prefix}services/{slug}.html"
+
+    @property
+    def poster(self) -> str:
+        return f"{self.root}{self.prefix}poster.pdf"
 
     @property
     def atom(self) -> str:
