@@ -25,8 +25,11 @@ ensure_venv() {
     want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)-$extras"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$PY" -c "import guichet" >/dev/null 2>&1; then
         say "installing Guichet and its pinned dependencies ($extras) into $VENV"
-        "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
+        # (pip's notes about unreachable local package folders in this machine's pip config are noise)
+        "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip \
+            2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
         "$PY" -m pip install --quiet --disable-pip-version-check -e "$ROOT[$extras]" \
+            2> >(grep -v "^WARNING: Location '.*' is ignored" >&2) \
             || die "pip install failed"
         echo "$want" >"$stamp"
     fi
