@@ -65,7 +65,7 @@ def state(data, now, audience=None):
     ],
 )
 def test_parse_errors_name_the_field(data, path, words):
-    with pytest.raises(HoursError) as e:
+    with translation.override("en"), pytest.raises(HoursError) as e:
         parse_schedule(data)
     assert e.value.path == path
     assert words in e.value.message
@@ -287,7 +287,7 @@ def test_describe_in_french_reads_as_french():
         if translation.gettext("%(first)s to %(last)s") == "%(first)s to %(last)s":
             pytest.skip("the French catalogue (locale/fr) is not compiled yet")
         lines = describe_schedule(parse_schedule(SEEDLIKE))
-        assert lines[0] == "Lundi au vendredi : 8 h 30 à 11 h et 13 h 30 à 17 h"
+        assert lines[0] == "Lundi au vendredi\u00a0: de 8 h 30 à 11 h et de 13 h 30 à 17 h"
         assert "sur rendez-vous" in lines[1]
 
 

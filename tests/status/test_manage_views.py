@@ -45,7 +45,7 @@ SEED = [
 def fr(text) -> str:
     """A UI label as the (French-first) page shows it, whether or not the catalogue is compiled."""
     with translation.override("fr"):
-        return str(text)
+        return translation.gettext(str(text))
 
 
 @pytest.fixture
@@ -352,7 +352,7 @@ def test_approval_flow_with_two_editors(client, editor, second_editor, approval_
     # The author cannot approve their own change: a clear message, nothing published.
     response = publish(client, cs, action="approve")
     assert response.status_code == 400
-    assert "another editor must approve it" in response.content.decode()
+    assert fr("You wrote this change: another editor must approve it.") in response.content.decode()
     cs.refresh_from_db()
     assert cs.status == ChangeSet.Status.PENDING and row_state(approval_portal) == ["suspended"]
 

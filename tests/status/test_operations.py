@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.utils import translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,7 +127,8 @@ def test_hours_errors_name_the_nested_field():
     op = {"op": "contact.set", "organisation": "ville", "key": "standard", "label": "Standard",
           "kind": "phone", "value": "02 40 00 40 00",
           "hours": [{"days": "mon-fri", "slots": ["08:30-11:00"]}, {"days": "sat", "slots": ["8h-11h"]}]}
-    assert errors_of([op]) == {"operations[0].hours[1].slots[0]": "'8h-11h' is not a slot like 08:30-11:00"}
+    with translation.override("en"):
+        assert errors_of([op]) == {"operations[0].hours[1].slots[0]": "'8h-11h' is not a slot like 08:30-11:00"}
 
 
 def test_target_rules():

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from guichet.catalog.models import Portal
 from guichet.common.actor import Actor
@@ -161,7 +162,7 @@ def test_seed_fits_one_a4_page_with_every_fact(portal, tmp_path):
         assert name in text, name
     for phone in ["02 44 73 43 00", "02 51 16 48 48", "06 49 61 18 03", "06 07 08 09 10"]:
         assert phone in text, phone
-    for words in ["Suspended", "Disrupted", "Pas de facturation possible", "régularisation annuelle",
+    for words in [fr("Suspended"), fr("Disrupted"), "Pas de facturation possible", "régularisation annuelle",
                   "dans le courant de l'été", "chèque ou en espèces", "Présentez vos justificatifs sur papier",
                   "c'est qu'il fonctionne normalement", "Médiathèque", "Attention aux courriels frauduleux"]:
         assert words in text, words
@@ -206,7 +207,8 @@ def test_many_services_flow_onto_a_second_page(portal, tmp_path):
     pdf = render_poster(portal=portal, now=NOW, language="fr")
     assert _pages(pdf) >= 2
     text = _text(pdf, tmp_path)
-    assert "Service annexe 29" in text and "(continued)" in text
+    continued = re.search(r"\([^)]+\)$", fr("%(town)s — services disrupted (continued)")).group(0)
+    assert "Service annexe 29" in text and continued in text
     assert re.search(r"2 ?/ ?\d", text)
     assert "c'est qu'il fonctionne normalement" in text
 
@@ -250,4 +252,10 @@ def test_demo_seeds_print_cleanly(db, tmp_path, seed, facts):
     text = _text(pdf, tmp_path)
     for fact in facts:
         assert fact in text, fact
-    assert "Suspended" in text and "Disrupted" in text
+    assert fr("Suspended") in text and fr("Disrupted") in text
+
+
+def fr(text: str) -> str:
+    """A label as the French poster prints it."""
+    with translation.override("fr"):
+        return translation.gettext(text)

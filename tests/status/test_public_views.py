@@ -21,7 +21,7 @@ PAGE = f"/{SLUG}/status/"
 
 def fr(text):
     with translation.override("fr"):
-        return str(text)
+        return translation.gettext(str(text))
 
 
 def en(text):
@@ -53,7 +53,7 @@ def text_of(response) -> str:
     """The page as a reader sees it: tags removed, whitespace collapsed."""
     html = response.content.decode()
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#x27;", "'")
+    return re.sub(r"[ \t\r\n]+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#x27;", "'")
 
 
 def section(response, ident: str) -> str:
