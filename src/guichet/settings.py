@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "guichet.accounts",
     "guichet.catalog",
     "guichet.status",
+    "guichet.bookings",
 ]
 
 MIDDLEWARE = [
