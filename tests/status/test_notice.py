@@ -283,3 +283,19 @@ def test_the_other_town_example_imports_without_code_changes():
     # it dumps and reads back
     first = dump_notice(portal)
     assert load_notice(first, "dump.yaml")[0] == portal.slug
+
+
+def test_an_impossible_date_is_an_error_naming_its_line_not_a_crash():
+    text = (
+        "format: guichet-notice/1\n"
+        "portal: {slug: test, name: Test}\n"
+        "organisations: [{slug: ville, name: Ville}]\n"
+        "incidents:\n"
+        "  - slug: panne\n"
+        "    title: Panne\n"
+        "    started_at: 2024-13-01\n"
+    )
+    with pytest.raises(NoticeError) as e:
+        load_notice(text, "bad.yaml")
+    assert "bad.yaml:7:" in str(e.value)
+    assert "2024-13-01" in str(e.value)
