@@ -299,3 +299,59 @@ def test_an_impossible_date_is_an_error_naming_its_line_not_a_crash():
         load_notice(text, "bad.yaml")
     assert "bad.yaml:7:" in str(e.value)
     assert "2024-13-01" in str(e.value)
+
+
+REMOVAL_BASE = """\
+format: guichet-notice/1
+portal: {slug: rm, name: Ville}
+organisations: [{slug: ville, name: Ville}]
+services:
+  - slug: eau
+    name: Eau
+    procedures: [{slug: factures, name: Factures}, {slug: accueil, name: Accueil}]
+  - slug: etat-civil
+    name: État civil
+    procedures: [{slug: actes, name: Actes}]
+incidents:
+  - slug: panne
+    title: Panne
+    started_at: 2024-05-01T08:00:00+02:00
+    services:
+"""
+
+
+def test_remove_true_takes_a_row_and_a_service_off_the_page(db):
+    from django.utils import timezone
+
+    from guichet.catalog.models import Portal
+    from guichet.status.selectors import page_state
+
+    import_notice(REMOVAL_BASE + """\
+      - service: eau
+        availability:
+          - {procedure: factures, state: suspended}
+          - {procedure: accueil, channel: phone, state: degraded}
+      - service: etat-civil
+        availability:
+          - {procedure: actes, state: degraded}
+""", "first.yaml")
+    import_notice(REMOVAL_BASE + """\
+      - service: eau
+        availability:
+          - {procedure: accueil, channel: phone, remove: true}
+      - service: etat-civil
+        remove: true
+""", "second.yaml")
+    state = page_state(Portal.objects.get(slug="rm"), timezone.now())
+    eau = state.service("eau")
+    assert [(pv.procedure.slug, [r.state for r in pv.rows]) for pv in eau.procedures] == [("factures", ["suspended"])]
+    assert not state.service("etat-civil").listed  # works normally again
+
+
+def test_remove_accepts_only_true(db):
+    with pytest.raises(NoticeError) as e:
+        load_notice(REMOVAL_BASE + """\
+      - service: eau
+        remove: yes please
+""", "bad.yaml")
+    assert "bad.yaml:17: incidents[0].services[0].remove: only 'remove: true' is allowed" in str(e.value)

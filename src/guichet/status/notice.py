@@ -154,8 +154,9 @@ PROCEDURE_FIELDS = ("slug", "name", "name_en")
 INCIDENT_FIELDS = ("slug", "organisation", "title", "title_en", "nature", "summary", "summary_en", "started_at",
                    "ended_at", "updates", "services")
 UPDATE_FIELDS = ("key", "published_at", "body", "body_en")
-AFFECTED_FIELDS = ("service", "headline", "headline_en", "details", "details_en", "availability", "targets")
-AVAILABILITY_FIELDS = ("procedure", "channel", "channel_label", "channel_label_en", "state", "explanation",
+AFFECTED_FIELDS = ("service", "headline", "headline_en", "details", "details_en", "availability", "targets",
+                   "remove")
+AVAILABILITY_FIELDS = ("remove", "procedure", "channel", "channel_label", "channel_label_en", "state", "explanation",
                        "explanation_en", "instead", "instead_en", "since", "contacts")
 TARGET_FIELDS = ("procedure", "precision", "earliest", "latest", "text", "text_en")
 ADVISORY_FIELDS = ("key", "organisation", "incident", "kind", "audience", "title", "title_en", "body", "body_en",
@@ -300,6 +301,16 @@ def _plain(value: Any) -> Any:
 
 def _slug_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _removal(r: _Reader, block: _Map, path: str) -> bool:
+    """``remove: true`` takes a service off an incident, or a row off a service."""
+    if "remove" not in block:
+        return False
+    if block["remove"] is not True:
+        r.problem(block.key_lines["remove"], f"{path}.remove", "only 'remove: true' is allowed")
+        return False
+    return True
 
 
 def update_key(published_at: Any) -> str | None:
@@ -468,14 +479,27 @@ def parse_notice(text: str, source: str = "notice") -> Notice:
                           f"service '{sslug}' is already listed for this incident on line {affected_seen[sslug]}")
             elif sslug:
                 affected_seen[sslug] = a.key_lines["service"]
+            if _removal(r, a, apath):
+                for extra_key in ("availability", "targets", "headline", "details"):
+                    if extra_key in a:
+                        r.problem(a.key_lines[extra_key], f"{apath}.{extra_key}",
+                                  "a service being removed from the incident takes no other field")
+                r.emit("affected.remove", a, apath, copy=("service",), extra={"incident": islug})
+                continue
             r.emit("affected.set", a, apath, copy=("service", "headline", "headline_en", "details", "details_en"),
                    fields={"position": (k, None)}, extra={"incident": islug})
             procs = service_procs.get(sslug, {}) if sslug else {}
             rows_seen: dict[tuple, int] = {}
             for m, (vitem, vpath, vline) in enumerate(r.items(a, "availability", apath)):
-                v = r.mapping(vitem, vpath, vline, AVAILABILITY_FIELDS, ("procedure", "state"))
+                v = r.mapping(vitem, vpath, vline, AVAILABILITY_FIELDS, ("procedure",))
                 if v is None:
                     continue
+                if _removal(r, v, vpath):
+                    r.emit("availability.remove", v, vpath, copy=("procedure", "channel"),
+                           extra={"incident": islug, "service": sslug})
+                    continue
+                if v.get("state") in (None, ""):
+                    r.problem(v.line, f"{vpath}.state", "required")
                 proc = v.get("procedure")
                 if isinstance(proc, str) and proc and sslug in service_procs and proc not in procs:
                     r.problem(v.key_lines["procedure"], f"{vpath}.procedure",
@@ -756,5 +780,5 @@ def dump_notice(portal: Portal) -> str:
 
 # The operations vocabulary is the contract: keep the document's fields in step with it.
 assert set(PORTAL_FIELDS) - {"slug"} <= set(SPEC["portal.set"])
-assert set(AVAILABILITY_FIELDS) <= set(SPEC["availability.set"])
+assert set(AVAILABILITY_FIELDS) - {"remove"} <= set(SPEC["availability.set"])
 assert set(TARGET_FIELDS) <= set(SPEC["target.set"])
