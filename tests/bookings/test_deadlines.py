@@ -86,10 +86,11 @@ def test_wednesday_booking_open_until_the_last_minute_of_sunday():
     rule, wednesday = parse_rule(MA_WEDNESDAYS), dt.date(2022, 12, 7)
     assert is_before_deadline(rule, wednesday, paris(2022, 12, 4, 23, 58, 59))
     assert is_before_deadline(rule, wednesday, paris(2022, 12, 4, 23, 59))
-    assert not is_before_deadline(rule, wednesday, paris(2022, 12, 4, 23, 59, 0, 1))
+    assert is_before_deadline(rule, wednesday, paris(2022, 12, 4, 23, 59, 59, 999999))
+    assert not is_before_deadline(rule, wednesday, paris(2022, 12, 5, 0, 0))
     assert not is_before_deadline(rule, wednesday, paris(2022, 12, 5, 8, 0))
     # The same instant written in UTC gives the same answer.
-    assert is_before_deadline(rule, wednesday, dt.datetime(2022, 12, 4, 22, 59, tzinfo=UTC))
+    assert is_before_deadline(rule, wednesday, dt.datetime(2022, 12, 4, 22, 59, 59, tzinfo=UTC))
     assert not is_before_deadline(rule, wednesday, dt.datetime(2022, 12, 4, 23, 0, tzinfo=UTC))
 
 
@@ -182,6 +183,7 @@ def test_fall_back_sunday_2024():
     assert twice.astimezone(UTC) == dt.datetime(2024, 10, 27, 1, 30, tzinfo=UTC)
     rule = parse_rule("1 day before at 02:30")
     assert is_before_deadline(rule, monday, dt.datetime(2024, 10, 27, 1, 15, tzinfo=UTC))
+    assert is_before_deadline(rule, monday, dt.datetime(2024, 10, 27, 1, 30, 59, tzinfo=UTC))
     assert not is_before_deadline(rule, monday, dt.datetime(2024, 10, 27, 1, 31, tzinfo=UTC))
 
 
@@ -478,3 +480,10 @@ def test_near_miss_rules_raise_only_rule_errors(text):
         assert error.message
     else:
         assert parse_rule(rule.text) == rule
+
+
+def test_the_deadline_minute_is_included_up_to_its_last_second():
+    rule = parse_rule("sunday before at 23:59")
+    wednesday = dt.date(2022, 12, 7)
+    assert is_before_deadline(rule, wednesday, dt.datetime(2022, 12, 4, 23, 59, 59, tzinfo=PARIS))
+    assert not is_before_deadline(rule, wednesday, dt.datetime(2022, 12, 5, 0, 0, 0, tzinfo=PARIS))

@@ -162,10 +162,11 @@ def paris_datetime(day: dt.date, hour: int, minute: int) -> dt.datetime:
 
 
 def is_before_deadline(rule: DeadlineRule, session_date: dt.date, now: dt.datetime) -> bool:
-    """True while ``now`` is at or before the rule's deadline for that session."""
+    """True until the end of the deadline's minute: "jusqu'à 23 h 59" includes 23:59:59."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be an aware datetime")
-    return now <= rule.deadline(session_date)
+    # In UTC: wall-clock arithmetic would lose the fold of a time that happens twice in October.
+    return now < rule.deadline(session_date).astimezone(dt.UTC) + dt.timedelta(minutes=1)
 
 
 # --- parsing ----------------------------------------------------------------------------------
