@@ -327,3 +327,21 @@ class Attendance(models.Model):
 
     def __str__(self) -> str:
         return f"attendance #{self.pk}"
+
+
+class AgentRole(models.Model):
+    """A staff member who may act for families of an organisation (one site, or all of them when
+    ``site`` is empty): book or cancel on their behalf, record justifications and attendance,
+    see fill rates, manage waiting lists."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="booking_agent_roles")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organisation", "site"], name="bookings_agentrole_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"agent role #{self.pk}"
