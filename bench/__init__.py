@@ -1,0 +1,1 @@
+"""The opening-day rush benchmark (see docs/benchmarks.md)."""

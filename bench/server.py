@@ -1,0 +1,116 @@
+"""Start and stop a production server (gunicorn, threaded workers, DEBUG off) for a benchmark."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def gunicorn_bin() -> str:
+    candidate = Path(sys.executable).with_name("gunicorn")
+    return str(candidate) if candidate.exists() else "gunicorn"
+
+
+def start(*, database_url: str, secret_key: str, workers: int = 4, threads: int = 8, port: int | None = None,
+          timeout: float = 30.0, extra_env: dict[str, str] | None = None) -> Server:
+    """Run ``gunicorn guichet.wsgi`` with ``workers`` processes x ``threads`` threads; wait until
+    /healthz answers (the database is reachable)."""
+    port = port or free_port()
+    log = Path(tempfile.mkstemp(prefix="guichet-bench-gunicorn-", suffix=".log")[1])
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "guichet.settings",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secret_key,
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "CONN_MAX_AGE": "600",
+        "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        **(extra_env or {}),
+    }
+    cmd = [
+        gunicorn_bin(), "guichet.wsgi:application",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers),
+        "--worker-class", "gthread",
+        "--threads", str(threads),
+        "--backlog", "4096",
+        "--keep-alive", "30",
+        "--timeout", "60",
+        "--graceful-timeout", "5",
+        "--log-level", "warning",
+    ]
+    with log.open("wb") as out:  # gunicorn's and Django's messages (tracebacks of any 500)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    server = Server(proc, port, log)
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with code {proc.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"gunicorn did not answer /healthz within {timeout:.0f} s:\n{server.log_tail()}")
+
+
+def warm_up(server: Server, n: int = 64) -> None:
+    """A few requests so every worker has imported the code and opened its database connection."""
+    import concurrent.futures
+
+    def hit(_):
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as resp:  # noqa: S310
+                resp.read()
+        except OSError:
+            pass
+
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        list(ex.map(hit, range(n)))
