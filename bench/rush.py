@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=120.0, help="per family, seconds")
     ap.add_argument("--db-procs", type=int, help="processes for the DB-only ceiling (default: --workers)")
     ap.add_argument("--db-threads", type=int, help="threads per process (default: --threads)")
+    ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for the server (repeatable)")
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--skip-ceiling", action="store_true")
     ap.add_argument("--skip-naive", action="store_true")
@@ -210,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # --- 1. the rush through HTTP ------------------------------------------------------
         if not args.skip_http:
-            srv = server.start(database_url=db_url, secret_key=secret, workers=args.workers, threads=args.threads)
+            srv = server.start(database_url=db_url, secret_key=secret, workers=args.workers, threads=args.threads,
+                               extra_env=dict(kv.split("=", 1) for kv in args.server_env))
             server.warm_up(srv)
             opens = math.ceil(time.time()) + 2
             opens_at = dt.datetime.fromtimestamp(opens, tz=dt.UTC)
