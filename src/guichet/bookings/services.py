@@ -1,0 +1,791 @@
+"""Booking services: baskets, cancellations, agent bookings, waiting lists, justifications and
+attendance. Every function is keyword-only, takes ``now`` and an ``Actor``, owns its transaction
+and journals what it did (ids only).
+
+Capacity ("lock late, re-check, write")
+    A unit takes one place in each of its parts. Each part is taken by ONE conditional UPDATE
+    (``booked = booked + 1 WHERE pk = ... AND booked < capacity``): 0 rows means full. The
+    parts of a unit are updated in primary-key order inside a savepoint, so a unit whose second
+    part is full gives back its first one. The CHECK constraint ``booked <= capacity`` is the
+    backstop: an ``IntegrityError`` there is read as "full".
+
+Held places
+    ``SessionPart.booked`` counts active bookings AND places held for an outstanding waiting-list
+    offer. An offer takes its places when it is made (same conditional UPDATE), accepting it turns
+    the held place into a booking without touching the counter, declining or letting it expire
+    gives the place back. So ``booked <= capacity`` always holds and nobody can take a place that
+    has been offered to a waiting family.
+
+Fairness (first come, first served by server receipt)
+    ``basket_submit`` first stores the basket (its receipt; ``seq`` is its primary key) and
+    commits; on PostgreSQL the insert runs under a per-organisation advisory lock so primary keys
+    commit in order. Then the queue of received baskets of the organisation is drained in ``seq``
+    order under a second advisory lock (``pg_advisory_xact_lock``): whoever holds the lock answers
+    every basket received so far (group commit); a request whose basket was answered by another
+    process just reads its result. On SQLite the IMMEDIATE write lock serialises the same way.
+    Rules (deadline, registration window) are evaluated at the basket's receipt time. See
+    docs/adr/0005-fair-booking-queue.md.
+
+Waiting list
+    Entries are served in receipt order (primary key). A newcomer does not jump the queue: when a
+    waiting entry of the session could use the free places, the newcomer is waitlisted (or
+    refused in all-or-nothing mode) instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from guichet.common.actor import CHANNELS, Actor
+from guichet.journal.services import journal_append
+
+from .deadlines import (
+    PARIS,
+    RuleError,
+    describe_deadline,
+    format_deadline,
+    is_before_deadline,
+    parse_rule,
+)
+from .models import (
+    Activity,
+    Attendance,
+    Basket,
+    Booking,
+    Child,
+    Household,
+    Justification,
+    RegistrationWindow,
+    Session,
+    SessionPart,
+    Unit,
+    WaitlistEntry,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ITEMS = 100
+MAX_KEY_LENGTH = 100
+DRAIN_BATCH = 200
+RECEIPT_LOCK = 0x47550001  # pg_advisory_xact_lock(class, organisation): receipts commit in seq order
+QUEUE_LOCK = 0x47550002  # pg_advisory_xact_lock(class, organisation): one drainer at a time
+
+
+class BookingError(Exception):
+    """A refused action: ``code`` for programs, ``message`` for people, ``field`` for forms."""
+
+    def __init__(self, code: str, message: str, field: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.message = str(message)
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _Full(Exception):
+    pass
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _advisory_lock(kind: int, organisation_id: int) -> None:
+    if _is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [kind, int(organisation_id)])
+
+
+def _check_now(now) -> None:
+    if not isinstance(now, dt.datetime) or now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+
+
+def _unit_parts(unit: Unit) -> list[str]:
+    return list(unit.parts or [])
+
+
+def _parts_of(session: Session, unit: Unit) -> list[SessionPart]:
+    names = set(_unit_parts(unit))
+    return sorted((p for p in SessionPart.objects.filter(session=session, part__in=names)), key=lambda p: p.pk)
+
+
+def _take(session: Session, unit: Unit) -> None:
+    """Take one place in every part of ``unit`` for ``session``, or raise ``_Full`` (nothing
+    taken). Runs in a savepoint; parts in primary-key order."""
+    wanted = set(_unit_parts(unit))
+    part_ids = sorted(SessionPart.objects.filter(session=session, part__in=wanted).values_list("pk", flat=True))
+    if len(part_ids) != len(wanted) or not part_ids:
+        raise _Full
+    try:
+        with transaction.atomic():
+            for pk in part_ids:
+                taken = SessionPart.objects.filter(pk=pk, booked__lt=F("capacity")).update(booked=F("booked") + 1)
+                if taken == 0:
+                    raise _Full
+    except IntegrityError:  # the CHECK constraint, if a place slipped through anyway
+        raise _Full from None
+
+
+def _release(session: Session, unit: Unit) -> None:
+    part_ids = sorted(
+        SessionPart.objects.filter(session=session, part__in=_unit_parts(unit)).values_list("pk", flat=True)
+    )
+    for pk in part_ids:
+        SessionPart.objects.filter(pk=pk, booked__gt=0).update(booked=F("booked") - 1)
+
+
+def _free_by_part(session: Session) -> dict[str, int]:
+    return {p.part: p.capacity - p.booked for p in SessionPart.objects.filter(session=session)}
+
+
+def _fits(unit: Unit, free: dict[str, int]) -> bool:
+    parts = _unit_parts(unit)
+    return bool(parts) and all(free.get(p, 0) > 0 for p in parts)
+
+
+def _waitlist_has_priority(session: Session, unit: Unit) -> bool:
+    """True when a waiting family could use places this unit would take: they come first."""
+    waiting = list(
+        WaitlistEntry.objects.filter(session=session, status=WaitlistEntry.Status.WAITING).select_related("unit")
+    )
+    if not waiting:
+        return False
+    free = _free_by_part(session)
+    mine = set(_unit_parts(unit))
+    return any(_fits(e.unit, free) and mine & set(_unit_parts(e.unit)) for e in waiting)
+
+
+def _rule(text: str):
+    try:
+        return parse_rule(text)
+    except RuleError:
+        log.warning("invalid deadline rule on an activity; treated as closed")
+        return None
+
+
+def booking_deadline(session: Session) -> dt.datetime | None:
+    rule = _rule(session.activity.booking_rule)
+    return rule.deadline(session.date) if rule else None
+
+
+def cancellation_deadline(session: Session) -> dt.datetime | None:
+    rule = _rule(session.activity.cancellation_rule)
+    return rule.deadline(session.date) if rule else None
+
+
+def _before(rule_text: str, session: Session, now) -> bool:
+    rule = _rule(rule_text)
+    return bool(rule) and is_before_deadline(rule, session.date, now)
+
+
+def window_for(session: Session, windows=None) -> RegistrationWindow | None:
+    """The registration window covering the session's date, if any."""
+    if windows is None:
+        windows = RegistrationWindow.objects.filter(
+            activity_id=session.activity_id, first_date__lte=session.date, last_date__gte=session.date
+        ).order_by("opens_at", "pk")
+    for w in windows:
+        if w.activity_id == session.activity_id and w.first_date <= session.date <= w.last_date:
+            return w
+    return None
+
+
+def opening_for(window: RegistrationWindow, household: Household) -> dt.datetime:
+    if household.resident and window.residents_open_at and window.residents_open_at < window.opens_at:
+        return window.residents_open_at
+    return window.opens_at
+
+
+def _check_window(session: Session, household: Household, now, windows=None) -> None:
+    window = window_for(session, windows)
+    if window is None:
+        return
+    opens = opening_for(window, household)
+    if now < opens:
+        raise BookingError(
+            "window_not_open",
+            _("Bookings for this period open on %(when)s.") % {"when": format_deadline(opens, with_year=True)},
+            "session",
+        )
+    if window.closes_at and now > window.closes_at:
+        raise BookingError(
+            "window_closed",
+            _("Bookings for this period closed on %(when)s.")
+            % {"when": format_deadline(window.closes_at, with_year=True)},
+            "session",
+        )
+
+
+def _check_deadline(session: Session, now) -> None:
+    rule = _rule(session.activity.booking_rule)
+    if rule is None:
+        raise BookingError("deadline_passed", _("Bookings are closed for this day."), "session")
+    if not is_before_deadline(rule, session.date, now):
+        text = describe_deadline(rule.deadline(session.date), "book", session_date=session.date, now=now)
+        raise BookingError("deadline_passed", _("Too late: this day was %(deadline)s.") % {"deadline": text}, "session")
+
+
+def _resolve_unit(session: Session, unit) -> Unit:
+    if isinstance(unit, Unit):
+        if unit.activity_id != session.activity_id:
+            raise BookingError("unit_not_offered", _("This choice is not offered for this day."), "unit")
+        return unit
+    found = Unit.objects.filter(activity_id=session.activity_id, code=str(unit or "")).first()
+    if found is None:
+        raise BookingError("unit_not_offered", _("This choice is not offered for this day."), "unit")
+    if not SessionPart.objects.filter(session=session, part__in=_unit_parts(found)).count() == len(
+        set(_unit_parts(found))
+    ):
+        raise BookingError("unit_not_offered", _("This choice is not offered for this day."), "unit")
+    return found
+
+
+def _check_common(*, household: Household, child: Child, session: Session) -> None:
+    if child.household_id != household.pk:
+        raise BookingError("not_your_child", _("This child is not part of your household."), "child")
+    if session.organisation_id != household.organisation_id:
+        raise BookingError("unknown_session", _("This day does not exist."), "session")
+    if session.closed:
+        raise BookingError("session_closed", _("The centre is closed on this day."), "session")
+    if Booking.objects.filter(child=child, session=session, status=Booking.Status.BOOKED).exists():
+        raise BookingError("already_booked", _("This child is already booked on this day."), "session")
+
+
+def _actor_from(basket: Basket) -> Actor:
+    channel = {"portal": "web"}.get(basket.channel, basket.channel)
+    return Actor(ref=basket.actor_ref, channel=channel if channel in CHANNELS else "system")
+
+
+def _queue_offer_mail(entry_id: int) -> None:
+    def send():
+        try:
+            from .tasks import send_waitlist_offer
+
+            send_waitlist_offer.enqueue(entry_id)
+        except Exception:  # noqa: BLE001 - a mail must never undo a committed offer
+            log.exception("could not queue the offer e-mail for waiting entry #%s", entry_id)
+
+    transaction.on_commit(send)
+
+
+# --- baskets -----------------------------------------------------------------------------------
+
+
+def _clean_items(items) -> list[dict]:
+    if not isinstance(items, list | tuple) or not items:
+        raise BookingError("empty_basket", _("Choose at least one day."), "items")
+    if len(items) > MAX_ITEMS:
+        raise BookingError("too_many_items", _("At most %(n)s days in one request.") % {"n": MAX_ITEMS}, "items")
+    cleaned = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BookingError("invalid_item", _("Each day must name a child, a day and a choice."), f"items[{i}]")
+        try:
+            child, session = int(item.get("child")), int(item.get("session"))
+        except (TypeError, ValueError):
+            raise BookingError(
+                "invalid_item", _("Each day must name a child, a day and a choice."), f"items[{i}]"
+            ) from None
+        unit = item.get("unit")
+        if not isinstance(unit, str) or not unit or len(unit) > 50:
+            raise BookingError("invalid_item", _("Choose what to book for this day."), f"items[{i}].unit")
+        cleaned.append({"child": child, "session": session, "unit": unit})
+    return cleaned
+
+
+def basket_submit(
+    *,
+    household: Household,
+    items: list[dict],
+    mode: str,
+    actor: Actor,
+    now: dt.datetime,
+    idempotency_key: str,
+    channel: str = "portal",
+) -> Basket:
+    """Receive a basket, then answer it in receipt order. Returns the answered basket (its
+    ``result`` lists each item's outcome). The same ``idempotency_key`` returns the same basket."""
+    _check_now(now)
+    key = str(idempotency_key or "").strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise BookingError("invalid_key", _("This request has no valid identifier; reload the page."), "idempotency_key")
+    existing = Basket.objects.filter(household=household, idempotency_key=key).first()
+    if existing is None:
+        if mode not in Basket.Mode.values:
+            raise BookingError("invalid_mode", _("Choose what to do if some days are full."), "mode")
+        cleaned = _clean_items(items)
+        try:
+            existing = _receive(household=household, items=cleaned, mode=mode, actor=actor, now=now, key=key,
+                                channel=channel)
+        except IntegrityError:  # the same key, received concurrently: the other one wins
+            existing = Basket.objects.filter(household=household, idempotency_key=key).first()
+            if existing is None:
+                raise
+    if existing.status != Basket.Status.DONE:
+        _drain_until(existing)
+        existing.refresh_from_db()
+    return existing
+
+
+def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:
+    with transaction.atomic(durable=True):
+        _advisory_lock(RECEIPT_LOCK, household.organisation_id)
+        basket = Basket.objects.create(
+            organisation_id=household.organisation_id,
+            household=household,
+            idempotency_key=key,
+            mode=mode,
+            items=items,
+            received_at=now,
+            channel=channel,
+            actor_ref=actor.ref,
+        )
+        journal_append(
+            actor=actor, operation="bookings.basket.receive", objects=[basket, household],
+            details={"items": len(items), "mode": mode}, organisation_id=household.organisation_id, now=now,
+        )
+    return basket
+
+
+def _drain_until(basket: Basket) -> None:
+    """Answer the organisation's received baskets in seq order until ``basket`` is answered."""
+    while True:
+        with transaction.atomic(durable=True):
+            _advisory_lock(QUEUE_LOCK, basket.organisation_id)
+            status = Basket.objects.filter(pk=basket.pk).values_list("status", flat=True).first()
+            if status == Basket.Status.DONE:
+                return
+            pending = list(
+                Basket.objects.filter(organisation_id=basket.organisation_id, status=Basket.Status.RECEIVED)
+                .select_related("household")
+                .order_by("pk")[:DRAIN_BATCH]
+            )
+            journal = []
+            for b in pending:
+                journal.append(_allocate(b))
+            # Journal last: the chain's head lock is taken after every place lock (no deadlock
+            # with a cancellation, which also takes its places first).
+            for b, details, refs in journal:
+                journal_append(
+                    actor=_actor_from(b), operation="bookings.basket.answer", objects=[b, *refs],
+                    details=details, organisation_id=b.organisation_id, now=b.received_at,
+                )
+            if any(b.pk == basket.pk for b in pending):
+                return
+
+
+@dataclass
+class _Line:
+    child: int
+    session: int
+    unit: str
+    outcome: str = "refused"
+    code: str = ""
+    message: str = ""
+    booking: int | None = None
+    waitlist: int | None = None
+    position: int | None = None
+    # resolved objects (not stored)
+    objs: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "child": self.child, "session": self.session, "unit": self.unit, "outcome": self.outcome,
+            "code": self.code, "message": self.message, "booking": self.booking, "waitlist": self.waitlist,
+            "position": self.position,
+        }
+
+
+def _precheck(basket: Basket, line: _Line, seen: set) -> None:
+    """Everything but capacity; raises BookingError."""
+    household = basket.household
+    now = basket.received_at
+    child = Child.objects.filter(pk=line.child).first()
+    if child is None or child.household_id != household.pk:
+        raise BookingError("not_your_child", _("This child is not part of your household."), "child")
+    session = (
+        Session.objects.select_related("activity").filter(pk=line.session, organisation_id=household.organisation_id)
+        .first()
+    )
+    if session is None:
+        raise BookingError("unknown_session", _("This day does not exist."), "session")
+    if (child.pk, session.pk) in seen:
+        raise BookingError("duplicate", _("This day is asked twice for the same child."), "session")
+    seen.add((child.pk, session.pk))
+    unit = _resolve_unit(session, line.unit)
+    _check_common(household=household, child=child, session=session)
+    _check_window(session, household, now)
+    _check_deadline(session, now)
+    line.objs = {"child": child, "session": session, "unit": unit}
+
+
+def _book(basket: Basket, line: _Line) -> Booking:
+    o = line.objs
+    booking = Booking.objects.create(
+        organisation_id=basket.organisation_id, household_id=basket.household_id, child=o["child"],
+        session=o["session"], unit=o["unit"], basket=basket, booked_at=basket.received_at,
+        channel=basket.channel, actor_ref=basket.actor_ref,
+    )
+    # A child booked from the basket leaves the session's waiting list.
+    WaitlistEntry.objects.filter(
+        child=o["child"], session=o["session"], status=WaitlistEntry.Status.WAITING
+    ).update(status=WaitlistEntry.Status.WITHDRAWN)
+    line.outcome, line.code, line.message, line.booking = "booked", "booked", _("Booked."), booking.pk
+    return booking
+
+
+def _full_message(line: _Line) -> str:
+    return _("No place left on this day.")
+
+
+def _allocate(basket: Basket):
+    """Answer one basket (inside the drain's transaction). Returns (basket, details, refs)."""
+    lines = [_Line(i["child"], i["session"], i["unit"]) for i in basket.items]
+    seen: set = set()
+    ok: list[_Line] = []
+    for line in lines:
+        try:
+            _precheck(basket, line, seen)
+            ok.append(line)
+        except BookingError as e:
+            line.outcome, line.code, line.message = "refused", e.code, e.message
+    refs: list = []
+    if basket.mode == Basket.Mode.ALL_OR_NOTHING:
+        _allocate_all_or_nothing(basket, lines, ok, refs)
+    else:
+        _allocate_partial(basket, ok, refs)
+    basket.result = {"items": [line.as_dict() for line in lines]}
+    basket.status = Basket.Status.DONE
+    basket.answered_at = basket.received_at
+    basket.save(update_fields=["result", "status", "answered_at"])
+    counts = {k: sum(1 for line in lines if line.outcome == k) for k in ("booked", "waitlisted", "refused")}
+    return basket, {"mode": basket.mode, **counts}, refs
+
+
+def _allocate_all_or_nothing(basket, lines, ok, refs) -> None:
+    incomplete = _("Not booked: another day of this request could not be booked.")
+    if len(ok) != len(lines):
+        for line in ok:
+            line.outcome, line.code, line.message = "refused", "basket_incomplete", incomplete
+        return
+    full: list[_Line] = []
+    try:
+        with transaction.atomic():
+            for line in ok:
+                o = line.objs
+                if _waitlist_has_priority(o["session"], o["unit"]):
+                    full.append(line)
+                    continue
+                try:
+                    _take(o["session"], o["unit"])
+                except _Full:
+                    full.append(line)
+            if full:
+                raise _Full
+            bookings = [_book(basket, line) for line in ok]
+    except _Full:
+        for line in ok:
+            line.outcome, line.booking = "refused", None
+            if line in full:
+                line.code, line.message = "full", _full_message(line)
+            else:
+                line.code, line.message = "basket_incomplete", incomplete
+        return
+    except IntegrityError:
+        for line in ok:
+            line.outcome, line.booking = "refused", None
+            line.code, line.message = "already_booked", _("This child is already booked on this day.")
+        return
+    refs.extend(bookings)
+
+
+def _allocate_partial(basket, ok, refs) -> None:
+    for line in ok:
+        o = line.objs
+        try:
+            with transaction.atomic():
+                if _waitlist_has_priority(o["session"], o["unit"]):
+                    raise _Full
+                _take(o["session"], o["unit"])
+                refs.append(_book(basket, line))
+        except _Full:
+            _waitlist(basket, line, refs)
+        except IntegrityError:
+            line.outcome, line.booking = "refused", None
+            line.code, line.message = "already_booked", _("This child is already booked on this day.")
+
+
+def _waitlist(basket: Basket, line: _Line, refs) -> None:
+    o = line.objs
+    try:
+        with transaction.atomic():
+            entry = WaitlistEntry.objects.create(
+                organisation_id=basket.organisation_id, household_id=basket.household_id, child=o["child"],
+                session=o["session"], unit=o["unit"], basket=basket, requested_at=basket.received_at,
+            )
+    except IntegrityError:
+        line.outcome, line.code = "refused", "already_waitlisted"
+        line.message = _("This child is already on the waiting list for this day.")
+        return
+    from .selectors import waitlist_position
+
+    refs.append(entry)
+    line.outcome, line.code, line.waitlist = "waitlisted", "full", entry.pk
+    line.position = waitlist_position(entry)
+    line.message = _("No place left: on the waiting list, position %(position)s.") % {"position": line.position}
+
+
+# --- cancellation and agent bookings ----------------------------------------------------------------
+
+
+def booking_cancel(*, booking: Booking, actor: Actor, now: dt.datetime, reason: str = "") -> Booking:
+    """Cancel a booking. After the activity's cancellation deadline it is still cancelled but
+    marked ``late`` (billable unless justified in time). The freed place goes to the waiting
+    list first."""
+    _check_now(now)
+    with transaction.atomic(durable=True):
+        booking = Booking.objects.select_for_update().select_related("session__activity", "unit").get(pk=booking.pk)
+        if booking.status != Booking.Status.BOOKED:
+            raise BookingError("not_booked", _("This booking is already cancelled."), "booking")
+        session = booking.session
+        if now.astimezone(PARIS).date() > session.date:
+            raise BookingError("session_over", _("This day is over: it can no longer be cancelled."), "booking")
+        booking.late = not _before(session.activity.cancellation_rule, session, now)
+        booking.status = Booking.Status.CANCELLED
+        booking.cancelled_at = now
+        booking.reason = str(reason or "")[:300]
+        booking.save(update_fields=["status", "cancelled_at", "late", "reason"])
+        _release(session, booking.unit)
+        journal_append(
+            actor=actor, operation="bookings.booking.cancel", objects=[booking, session],
+            details={"late": booking.late}, organisation_id=booking.organisation_id, now=now,
+        )
+        if session.activity.waitlist_mode == Activity.WaitlistMode.AUTOMATIC:
+            _offer_next(session, actor, now)
+    return booking
+
+
+def booking_create_by_agent(
+    *, household: Household, child: Child, session: Session, unit, actor: Actor, now: dt.datetime, reason: str
+) -> Booking:
+    """An agent books for a family, also after the booking deadline (then ``reason`` is
+    required and recorded). Capacity is still enforced."""
+    _check_now(now)
+    reason = str(reason or "").strip()
+    with transaction.atomic(durable=True):
+        session = Session.objects.select_related("activity").get(pk=session.pk)
+        unit = _resolve_unit(session, unit)
+        _check_common(household=household, child=child, session=session)
+        after = not _before(session.activity.booking_rule, session, now)
+        if after and not reason:
+            raise BookingError(
+                "reason_required", _("Booking after the deadline: give the reason."), "reason"
+            )
+        try:
+            _take(session, unit)
+        except _Full:
+            raise BookingError("full", _("No place left on this day."), "session") from None
+        try:
+            with transaction.atomic():
+                booking = Booking.objects.create(
+                    organisation_id=household.organisation_id, household=household, child=child, session=session,
+                    unit=unit, booked_at=now, after_deadline=after, reason=reason[:300], channel="agent",
+                    actor_ref=actor.ref,
+                )
+        except IntegrityError:
+            raise BookingError("already_booked", _("This child is already booked on this day."), "session") from None
+        WaitlistEntry.objects.filter(child=child, session=session, status=WaitlistEntry.Status.WAITING).update(
+            status=WaitlistEntry.Status.WITHDRAWN
+        )
+        journal_append(
+            actor=actor, operation="bookings.booking.create_by_agent", objects=[booking, session, household],
+            details={"after_deadline": after}, organisation_id=household.organisation_id, now=now,
+        )
+    return booking
+
+
+# --- justifications and attendance -------------------------------------------------------------------
+
+
+def justification_deadline(booking: Booking) -> dt.datetime:
+    """The last moment (Paris) a justification counts: the end of the session day plus the
+    activity's ``justification_days``."""
+    session = booking.session
+    last = session.date + dt.timedelta(days=session.activity.justification_days)
+    return dt.datetime(last.year, last.month, last.day, 23, 59, 59, tzinfo=PARIS)
+
+
+def justification_record(*, booking: Booking, kind: str, document, actor: Actor, now: dt.datetime) -> Justification:
+    """Record a medical certificate or serious-event attestation for a booking (late
+    cancellation or absence), within the activity's justification days after the session."""
+    _check_now(now)
+    if kind not in Justification.Kind.values:
+        raise BookingError("invalid_kind", _("Choose the kind of document."), "kind")
+    with transaction.atomic(durable=True):
+        booking = Booking.objects.select_related("session__activity").get(pk=booking.pk)
+        if now > justification_deadline(booking):
+            raise BookingError(
+                "justification_too_late",
+                _("Too late: a justification had to be given by %(when)s.")
+                % {"when": format_deadline(justification_deadline(booking), with_year=True)},
+                "document",
+            )
+        j = Justification(
+            organisation_id=booking.organisation_id, booking=booking, kind=kind, received_at=now, actor_ref=actor.ref
+        )
+        if document:
+            j.document = document
+        j.save()
+        journal_append(
+            actor=actor, operation="bookings.justification.record", objects=[j, booking],
+            details={"kind": kind, "document": bool(document)}, organisation_id=booking.organisation_id,
+            payload={"document": getattr(j.document, "name", "")}, now=now,
+        )
+    return j
+
+
+def attendance_record(*, booking: Booking, present: bool, actor: Actor, now: dt.datetime) -> Attendance:
+    _check_now(now)
+    with transaction.atomic(durable=True):
+        booking = Booking.objects.select_related("session").get(pk=booking.pk)
+        if booking.status != Booking.Status.BOOKED:
+            raise BookingError("not_booked", _("This booking was cancelled."), "booking")
+        if now.astimezone(PARIS).date() < booking.session.date:
+            raise BookingError("session_not_started", _("Attendance is taken on the day itself."), "booking")
+        attendance, _created = Attendance.objects.update_or_create(
+            booking=booking,
+            defaults={"organisation_id": booking.organisation_id, "present": bool(present), "recorded_at": now,
+                      "actor_ref": actor.ref},
+        )
+        journal_append(
+            actor=actor, operation="bookings.attendance.record", objects=[attendance, booking],
+            details={"present": bool(present)}, organisation_id=booking.organisation_id, now=now,
+        )
+    return attendance
+
+
+# --- waiting lists -------------------------------------------------------------------------------------
+
+
+def _offer_next(session: Session, actor: Actor, now) -> WaitlistEntry | None:
+    """Offer free places to the first waiting entries (receipt order) whose unit fits; the
+    places are held for them. Returns the first entry offered. Inside the caller's transaction."""
+    session = Session.objects.select_related("activity").get(pk=session.pk)
+    if session.closed:
+        return None
+    first = None
+    for entry in WaitlistEntry.objects.filter(session=session, status=WaitlistEntry.Status.WAITING).select_related(
+        "unit"
+    ).order_by("pk"):
+        if not _fits(entry.unit, _free_by_part(session)):
+            continue
+        try:
+            _take(session, entry.unit)
+        except _Full:
+            continue
+        entry.status = WaitlistEntry.Status.OFFERED
+        entry.offered_at = now
+        entry.offer_expires_at = now + dt.timedelta(hours=session.activity.offer_hours)
+        entry.save(update_fields=["status", "offered_at", "offer_expires_at"])
+        journal_append(
+            actor=actor, operation="bookings.waitlist.offer", objects=[entry, session],
+            details={"hours": session.activity.offer_hours}, organisation_id=entry.organisation_id, now=now,
+        )
+        _queue_offer_mail(entry.pk)
+        first = first or entry
+        if session.activity.waitlist_mode == Activity.WaitlistMode.AGENT:
+            break  # an agent offers one place at a time
+    return first
+
+
+def waitlist_offer_next(*, session: Session, actor: Actor, now: dt.datetime) -> WaitlistEntry | None:
+    """Offer a free place to the first waiting family that fits (agents call this in "agent"
+    mode; automatic mode calls it on every freed place). None when nobody can be offered."""
+    _check_now(now)
+    with transaction.atomic(durable=True):
+        return _offer_next(session, actor, now)
+
+
+def waitlist_accept(*, entry: WaitlistEntry, actor: Actor, now: dt.datetime) -> Booking:
+    _check_now(now)
+    with transaction.atomic(durable=True):
+        entry = WaitlistEntry.objects.select_for_update().select_related("session", "unit").get(pk=entry.pk)
+        if entry.status != WaitlistEntry.Status.OFFERED:
+            raise BookingError("not_offered", _("No place is offered to you for this day."), "entry")
+        if entry.offer_expires_at and now > entry.offer_expires_at:
+            raise BookingError("offer_expired", _("This offer has expired."), "entry")
+        try:
+            with transaction.atomic():
+                booking = Booking.objects.create(
+                    organisation_id=entry.organisation_id, household_id=entry.household_id, child_id=entry.child_id,
+                    session=entry.session, unit=entry.unit, basket_id=entry.basket_id, booked_at=now,
+                    channel="waitlist", actor_ref=actor.ref,
+                )
+        except IntegrityError:
+            raise BookingError("already_booked", _("This child is already booked on this day."), "entry") from None
+        entry.status = WaitlistEntry.Status.ACCEPTED
+        entry.save(update_fields=["status"])
+        journal_append(
+            actor=actor, operation="bookings.waitlist.accept", objects=[entry, booking],
+            organisation_id=entry.organisation_id, now=now,
+        )
+    return booking
+
+
+def _give_back(entry: WaitlistEntry, status: str, actor: Actor, now, operation: str) -> WaitlistEntry:
+    was_offered = entry.status == WaitlistEntry.Status.OFFERED
+    entry.status = status
+    entry.save(update_fields=["status"])
+    journal_append(actor=actor, operation=operation, objects=[entry], details={"was_offered": was_offered},
+                   organisation_id=entry.organisation_id, now=now)
+    if was_offered:
+        _release(entry.session, entry.unit)
+        if entry.session.activity.waitlist_mode == Activity.WaitlistMode.AUTOMATIC:
+            _offer_next(entry.session, actor, now)
+    return entry
+
+
+def waitlist_decline(*, entry: WaitlistEntry, actor: Actor, now: dt.datetime) -> WaitlistEntry:
+    """Decline an offered place (it goes to the next family) or leave the waiting list."""
+    _check_now(now)
+    with transaction.atomic(durable=True):
+        entry = WaitlistEntry.objects.select_for_update().select_related("session__activity", "unit").get(pk=entry.pk)
+        if entry.status == WaitlistEntry.Status.OFFERED:
+            return _give_back(entry, WaitlistEntry.Status.DECLINED, actor, now, "bookings.waitlist.decline")
+        if entry.status == WaitlistEntry.Status.WAITING:
+            return _give_back(entry, WaitlistEntry.Status.WITHDRAWN, actor, now, "bookings.waitlist.withdraw")
+        raise BookingError("not_waiting", _("This request is no longer on the waiting list."), "entry")
+
+
+def waitlist_expire_offers(*, now: dt.datetime, actor: Actor) -> int:
+    """Expire the offers not accepted in time: their places go back (and, in automatic mode,
+    to the next family). One transaction per offer. Returns the number expired."""
+    _check_now(now)
+    count = 0
+    ids = list(
+        WaitlistEntry.objects.filter(status=WaitlistEntry.Status.OFFERED, offer_expires_at__lt=now)
+        .order_by("offer_expires_at", "pk").values_list("pk", flat=True)
+    )
+    for pk in ids:
+        with transaction.atomic(durable=True):
+            entry = (
+                WaitlistEntry.objects.select_for_update().select_related("session__activity", "unit")
+                .filter(pk=pk, status=WaitlistEntry.Status.OFFERED, offer_expires_at__lt=now).first()
+            )
+            if entry is None:
+                continue
+            _give_back(entry, WaitlistEntry.Status.EXPIRED, actor, now, "bookings.waitlist.expire")
+            count += 1
+    return count
