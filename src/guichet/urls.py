@@ -2,8 +2,11 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from guichet.bookings.api import router as bookings_router
 from guichet.common import views as common_views
 from guichet.status.api import api
+
+api.add_router("/bookings", bookings_router)
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
@@ -15,6 +18,7 @@ urlpatterns += i18n_patterns(
     path("", common_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("guichet.accounts.urls")),
+    path("", include("guichet.bookings.urls")),
     path("", include("guichet.status.urls")),
     prefix_default_language=False,
 )

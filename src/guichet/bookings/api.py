@@ -1,0 +1,545 @@
+"""The bookings JSON API, mounted on the project's API at ``/api/v1/bookings/`` (OpenAPI schema at
+``/api/v1/openapi.json``).
+
+Authentication: the browser session (with the CSRF header ``X-CSRFToken`` on writes) or
+``Authorization: Bearer <token>`` (an ``accounts.ApiToken`` of a guardian's or an agent's
+account). Families reach only their own household (404 otherwise). Agents (``AgentRole``) reach
+the households, sessions and bookings of their organisations.
+
+Errors: ``{"errors": [{"path", "message", "code"}]}``; never a 500 for bad input.
+
+Baskets (``POST /baskets``, header ``Idempotency-Key`` required):
+- 200 ``{"status": "done", "basket", "items": [...]}``: the definitive answer;
+- 202 ``{"status": "received", "basket", "poll"}``: received, answer pending: GET ``poll``;
+- 503 + ``Retry-After``: the server is saturated; the basket was received (its place in line is
+  kept): send the same request again (same key) or GET ``poll``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from django.urls import reverse
+from django.utils import timezone
+from ninja import Field, Header, Query, Router, Schema
+from ninja.security import django_auth
+
+from guichet.catalog.models import Organisation
+from guichet.common.actor import Actor
+from guichet.status.api import bearer
+
+from . import intake, selectors, services
+from .models import (
+    AgentRole,
+    Attendance,
+    Basket,
+    Booking,
+    Child,
+    Guardian,
+    Household,
+    Session,
+    Site,
+    Unit,
+)
+from .present import PARIS, booking_facts, state_label
+
+router = Router(tags=["bookings"], auth=[bearer, django_auth])
+
+MAX_DAYS = 93
+
+
+# --- Errors ----------------------------------------------------------------------------------------
+
+
+class ErrorItem(Schema):
+    path: str = Field(description="The field at fault, e.g. `items[2].unit`, `Idempotency-Key`, `from`.")
+    message: str
+    code: str = Field(description="Stable code, e.g. `deadline_passed`, `full`, `not_found`, `busy`.")
+
+
+class ErrorOut(Schema):
+    errors: list[ErrorItem]
+
+
+def _errors(request, status: int, path: str, message: str, code: str, headers: dict | None = None, **extra):
+    from guichet.status.api import api
+
+    body = {"errors": [{"path": path, "message": str(message), "code": code}], **extra}
+    response = api.create_response(request, body, status=status)
+    for k, v in (headers or {}).items():
+        response[k] = v
+    return response
+
+
+class Problem(Exception):
+    def __init__(self, status: int, path: str, message: str, code: str):
+        super().__init__(message)
+        self.status, self.path, self.message, self.code = status, path, message, code
+
+
+def _problem(request, exc: Problem):
+    return _errors(request, exc.status, exc.path, exc.message, exc.code)
+
+
+def _booking_error(exc: services.BookingError, prefix: str = "") -> Problem:
+    path = exc.field or "body"
+    if prefix and exc.field and not exc.field.startswith("items"):
+        path = f"{prefix}.{exc.field}"
+    return Problem(422 if exc.code not in ("not_found",) else 404, path, exc.message, exc.code)
+
+
+def handle(fn):
+    """Maps Problem and BookingError to the error shape (ninja's handlers are per API object,
+    which the status board owns)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return fn(request, *args, **kwargs)
+        except Problem as exc:
+            return _problem(request, exc)
+        except services.BookingError as exc:
+            return _problem(request, _booking_error(exc))
+
+    return wrapper
+
+
+# --- Who is asking -----------------------------------------------------------------------------
+
+
+def _household(request) -> Household:
+    guardian = Guardian.objects.select_related("household").filter(user=request.auth).order_by("pk").first()
+    if guardian is None:
+        raise Problem(404, "household", "No family file is linked to this account.", "not_found")
+    return guardian.household
+
+
+def _agent_orgs(request) -> list[int]:
+    user = request.auth
+    if getattr(user, "is_superuser", False):
+        return list(Organisation.objects.values_list("pk", flat=True))
+    orgs = list(AgentRole.objects.filter(user=user).values_list("organisation_id", flat=True).distinct())
+    if not orgs:
+        raise Problem(403, "Authorization", "This account may not act for families.", "forbidden")
+    return orgs
+
+
+def _agent_sites(request, org_ids) -> set[int] | None:
+    user = request.auth
+    if getattr(user, "is_superuser", False):
+        return None
+    roles = list(AgentRole.objects.filter(user=user, organisation_id__in=org_ids))
+    if any(r.site_id is None for r in roles):
+        return None
+    return {r.site_id for r in roles}
+
+
+def _actor(request, channel="api") -> Actor:
+    return Actor.for_user(request.auth, channel)
+
+
+# --- Schemas ---------------------------------------------------------------------------------------
+
+
+class ChildOut(Schema):
+    id: int
+    first_name: str
+    birth_date: dt.date
+    school: str
+
+
+class HouseholdOut(Schema):
+    id: int
+    reference: str
+    display_name: str
+    children: list[ChildOut]
+
+
+class UnitOut(Schema):
+    code: str
+    name: str
+    free: int | None = None
+
+
+class CalendarSession(Schema):
+    session: int
+    date: dt.date
+    activity: str
+    site: str
+    state: str = Field(description="booked, waitlisted, offered, free, full, closed, deadline_passed, not_open")
+    state_label: str
+    position: int | None = None
+    booking: int | None = None
+    waitlist: int | None = None
+    offer_expires_at: dt.datetime | None = None
+    units: list[UnitOut]
+    booking_deadline: dt.datetime | None = None
+    booking_deadline_text: str = ""
+    cancellation_deadline: dt.datetime | None = None
+    cancellation_deadline_text: str = ""
+
+
+class ChildCalendarOut(Schema):
+    child: int
+    first_name: str
+    sessions: list[CalendarSession]
+
+
+class CalendarOut(Schema):
+    date_from: dt.date = Field(alias="from")
+    date_to: dt.date = Field(alias="to")
+    children: list[ChildCalendarOut]
+
+
+class CalendarQuery(Schema):
+    date_from: dt.date | None = Field(None, alias="from", description="First day (default: today).")
+    date_to: dt.date | None = Field(None, alias="to", description="Last day (default: 31 days later; at most 93).")
+
+
+class BasketItemIn(Schema):
+    child: int = Field(ge=1, le=2**53)
+    session: int = Field(ge=1, le=2**53)
+    unit: str = Field(min_length=1, max_length=50)
+
+
+class BasketIn(Schema):
+    mode: Literal["all_or_nothing", "partial"]
+    items: list[BasketItemIn] = Field(min_length=1, max_length=services.MAX_ITEMS)
+
+
+class BasketItemOut(Schema):
+    child: int
+    session: int
+    unit: str
+    outcome: str = Field(description="booked, waitlisted or refused")
+    code: str = ""
+    message: str = ""
+    booking: int | None = None
+    waitlist: int | None = None
+    position: int | None = None
+
+
+class BasketOut(Schema):
+    status: str = Field(description="`done` (answered) or `received` (in line: poll)")
+    basket: int
+    received_at: dt.datetime
+    mode: str
+    poll: str
+    items: list[BasketItemOut] = []
+
+
+class CancelOut(Schema):
+    booking: int
+    status: str
+    late: bool
+    billable: bool
+    justification_deadline: dt.datetime | None = None
+    message: str
+
+
+class AgentBookIn(Schema):
+    household: str = Field(description="The family file number (reference).", min_length=1, max_length=30)
+    child: int = Field(ge=1, le=2**53)
+    session: int = Field(ge=1, le=2**53)
+    unit: str = Field(min_length=1, max_length=50)
+    reason: str = Field("", max_length=300, description="Required after the booking deadline.")
+
+
+class BookingOut(Schema):
+    booking: int
+    child: int
+    session: int
+    unit: str
+    status: str
+    after_deadline: bool
+    reason: str
+
+
+class AttendanceRow(Schema):
+    booking: int
+    child: int
+    first_name: str
+    household: str
+    activity: str
+    unit: str
+    present: bool | None = None
+
+
+class AttendanceOut(Schema):
+    site: int
+    date: dt.date
+    rows: list[AttendanceRow]
+
+
+class AttendanceItem(Schema):
+    booking: int = Field(ge=1, le=2**53)
+    present: bool
+
+
+class AttendanceIn(Schema):
+    items: list[AttendanceItem] = Field(min_length=1, max_length=500)
+
+
+class FillRateOut(Schema):
+    session: int
+    site: str
+    date: dt.date
+    part: str
+    capacity: int
+    booked: int
+    waiting: int
+    closed: bool
+
+
+# --- Families ---------------------------------------------------------------------------------------
+
+
+@router.get("/households/me", response={200: HouseholdOut, 404: ErrorOut}, summary="My household and children")
+@handle
+def household_me(request):
+    hh = _household(request)
+    children = Child.objects.filter(household=hh).order_by("birth_date", "pk")
+    return {
+        "id": hh.pk, "reference": hh.reference, "display_name": hh.display_name,
+        "children": [{"id": c.pk, "first_name": c.first_name, "birth_date": c.birth_date, "school": c.school}
+                     for c in children],
+    }
+
+
+@router.get(
+    "/households/me/calendar", response={200: CalendarOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Each child's sessions with their state and deadlines", by_alias=True,
+)
+@handle
+def household_calendar(request, q: Query[CalendarQuery]):
+    hh = _household(request)
+    now = timezone.now()
+    first = q.date_from or now.astimezone(PARIS).date()
+    last = q.date_to or first + dt.timedelta(days=31)
+    if last < first:
+        raise Problem(422, "to", "`to` must not be before `from`.", "invalid_range")
+    if (last - first).days > MAX_DAYS:
+        raise Problem(422, "to", f"At most {MAX_DAYS} days at once.", "range_too_long")
+    children = []
+    for cal in selectors.household_calendar(household=hh, date_from=first, date_to=last, now=now):
+        sessions = []
+        for c in cal.cells:
+            s = c.session
+            sessions.append({
+                "session": s.pk, "date": s.date, "activity": s.activity.name, "site": s.site.name,
+                "state": c.state, "state_label": state_label(c.state), "position": c.position,
+                "booking": c.booking.pk if c.booking else None, "waitlist": c.waitlist.pk if c.waitlist else None,
+                "offer_expires_at": getattr(c.waitlist, "offer_expires_at", None),
+                "units": [{"code": u.code, "name": u.name, "free": c.free.get(u.code)} for u in c.units],
+                "booking_deadline": c.booking_deadline, "booking_deadline_text": c.booking_deadline_text,
+                "cancellation_deadline": c.cancellation_deadline,
+                "cancellation_deadline_text": c.cancellation_deadline_text,
+            })
+        children.append({"child": cal.child.pk, "first_name": cal.child.first_name, "sessions": sessions})
+    return {"from": first, "to": last, "children": children}
+
+
+def _basket_body(request, basket: Basket, state: str) -> dict:
+    poll = request.build_absolute_uri(reverse("api:basket_get", args=[basket.pk]))
+    items = (basket.result or {}).get("items", []) if state == "done" else []
+    return {
+        "status": "done" if state == "done" else "received", "basket": basket.pk,
+        "received_at": basket.received_at, "mode": basket.mode, "poll": poll, "items": items,
+    }
+
+
+def _answer_response(request, basket: Basket, state: str):
+    if state == "done":
+        return 200, _basket_body(request, basket, state)
+    if state == "busy":
+        body = _basket_body(request, basket, state)
+        return _errors(
+            request, 503, "", "The server is busy; your request is received and keeps its place in line.", "busy",
+            headers={"Retry-After": str(intake.RETRY_AFTER)}, **{k: body[k] for k in ("status", "basket", "poll")},
+        )
+    response = _basket_response_202(request, basket)
+    return response
+
+
+def _basket_response_202(request, basket):
+    from guichet.status.api import api
+
+    response = api.create_response(request, _basket_body(request, basket, "received"), status=202)
+    response["Retry-After"] = str(intake.RETRY_AFTER)
+    response["Location"] = _basket_body(request, basket, "received")["poll"]
+    return response
+
+
+@router.post(
+    "/baskets", response={200: BasketOut, 202: BasketOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Book a basket (several days, several children)",
+    description=(
+        "Send the same `Idempotency-Key` to retry: the same basket is answered, never twice. "
+        "200: answered. 202: received, in line: GET `poll`. 503 + `Retry-After`: busy, the basket "
+        "is received and keeps its place: retry with the same key."
+    ),
+)
+@handle
+def basket_post(request, payload: BasketIn, idempotency_key: str = Header(
+    None, alias="Idempotency-Key", description="1 to 100 characters, unique per request of the family.")):
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > services.MAX_KEY_LENGTH:
+        raise Problem(422, "Idempotency-Key", "The Idempotency-Key header is required (1 to 100 characters).",
+                      "invalid_key")
+    hh = _household(request)
+    items = [i.dict() for i in payload.items]
+    try:
+        outcome = intake.submit(
+            household=hh, items=items, mode=payload.mode, actor=_actor(request), idempotency_key=key,
+            channel="api", wait=intake.answer_wait(),
+        )
+    except services.BookingError as exc:
+        raise _booking_error(exc) from None
+    return _answer_response(request, outcome.basket, outcome.state)
+
+
+@router.get(
+    "/baskets/{basket_id}", response={200: BasketOut, 202: BasketOut, 404: ErrorOut}, url_name="basket_get",
+    summary="A basket's answer (poll after 202)",
+)
+@handle
+def basket_get(request, basket_id: int):
+    hh = _household(request)
+    basket = Basket.objects.select_related("household").filter(pk=basket_id, household=hh).first()
+    if basket is None:
+        raise Problem(404, "basket", "No such basket in your household.", "not_found")
+    if basket.status == Basket.Status.DONE:
+        return 200, _basket_body(request, basket, "done")
+    outcome = intake.answer(basket, actor=_actor(request), wait=intake.answer_wait())
+    if outcome.state == "done":
+        return 200, _basket_body(request, outcome.basket, "done")
+    return _basket_response_202(request, outcome.basket)
+
+
+@router.post(
+    "/bookings/{booking_id}/cancel", response={200: CancelOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Cancel a booking (late: billed unless justified)",
+)
+@handle
+def booking_cancel(request, booking_id: int):
+    hh = _household(request)
+    booking = Booking.objects.filter(pk=booking_id, household=hh).first()
+    if booking is None:
+        raise Problem(404, "booking", "No such booking in your household.", "not_found")
+    now = timezone.now()
+    booking = services.booking_cancel(booking=booking, actor=_actor(request), now=now)
+    facts = booking_facts(booking, now)
+    return {
+        "booking": booking.pk, "status": booking.status, "late": booking.late, "billable": facts.billable,
+        "justification_deadline": facts.justify_until,
+        "message": (f"Late cancellation: billed unless justified by {facts.justify_until_text}."
+                    if facts.billable else "Cancelled; not billed."),
+    }
+
+
+# --- Agents ------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/agent/bookings", response={201: BookingOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Agent: book on behalf of a family (after the deadline: reason required)",
+)
+@handle
+def agent_book(request, payload: AgentBookIn):
+    orgs = _agent_orgs(request)
+    sites = _agent_sites(request, orgs)
+    hh = Household.objects.filter(organisation_id__in=orgs, reference=payload.household).first()
+    if hh is None:
+        raise Problem(404, "household", "No such family file.", "not_found")
+    child = Child.objects.filter(household=hh, pk=payload.child).first()
+    if child is None:
+        raise Problem(404, "child", "No such child in this family file.", "not_found")
+    session = Session.objects.filter(organisation_id=hh.organisation_id, pk=payload.session).first()
+    if session is None or (sites is not None and session.site_id not in sites):
+        raise Problem(404, "session", "No such session.", "not_found")
+    unit = Unit.objects.filter(activity_id=session.activity_id, code=payload.unit).first()
+    if unit is None:
+        raise Problem(422, "unit", "This unit is not offered for this session.", "unit_not_offered")
+    booking = services.booking_create_by_agent(
+        household=hh, child=child, session=session, unit=unit, actor=_actor(request), now=timezone.now(),
+        reason=payload.reason,
+    )
+    return 201, {
+        "booking": booking.pk, "child": child.pk, "session": session.pk, "unit": unit.code,
+        "status": booking.status, "after_deadline": booking.after_deadline, "reason": booking.reason,
+    }
+
+
+def _agent_site(request, site_id: int) -> Site:
+    orgs = _agent_orgs(request)
+    sites = _agent_sites(request, orgs)
+    site = Site.objects.filter(pk=site_id, organisation_id__in=orgs).first()
+    if site is None or (sites is not None and site.pk not in sites):
+        raise Problem(404, "site", "No such site.", "not_found")
+    return site
+
+
+@router.get(
+    "/agent/attendance", response={200: AttendanceOut, 403: ErrorOut, 404: ErrorOut},
+    summary="Agent: children booked at a site on a day",
+)
+@handle
+def attendance_get(request, site: int, date: dt.date):
+    s = _agent_site(request, site)
+    bookings = list(
+        Booking.objects.filter(session__site=s, session__date=date, status=Booking.Status.BOOKED)
+        .select_related("child", "household", "session__activity", "unit").order_by("child__first_name", "pk")
+    )
+    marks = dict(Attendance.objects.filter(booking__in=bookings).values_list("booking_id", "present"))
+    return {"site": s.pk, "date": date, "rows": [
+        {"booking": b.pk, "child": b.child_id, "first_name": b.child.first_name, "household": b.household.reference,
+         "activity": b.session.activity.name, "unit": b.unit.name, "present": marks.get(b.pk)}
+        for b in bookings
+    ]}
+
+
+@router.post(
+    "/agent/attendance", response={200: AttendanceOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Agent: record present/absent",
+)
+@handle
+def attendance_post(request, payload: AttendanceIn, site: int, date: dt.date):
+    s = _agent_site(request, site)
+    now = timezone.now()
+    for i, item in enumerate(payload.items):
+        booking = Booking.objects.filter(pk=item.booking, session__site=s, session__date=date).first()
+        if booking is None:
+            raise Problem(404, f"items[{i}].booking", "No such booking at this site on this day.", "not_found")
+        try:
+            services.attendance_record(booking=booking, present=item.present, actor=_actor(request), now=now)
+        except services.BookingError as exc:
+            raise Problem(422, f"items[{i}].booking", exc.message, exc.code) from None
+    return attendance_get.__wrapped__(request, site=site, date=date)
+
+
+@router.get(
+    "/agent/fill-rates", response={200: list[FillRateOut], 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Agent: places booked per site, day and part, and waiting lists",
+)
+@handle
+def fill_rates(request, activity: int, q: Query[CalendarQuery]):
+    from .models import Activity
+
+    if q.date_from is None or q.date_to is None:
+        raise Problem(422, "from" if q.date_from is None else "to", "required", "missing")
+    date_from, date_to = q.date_from, q.date_to
+    orgs = _agent_orgs(request)
+    sites = _agent_sites(request, orgs)
+    act = Activity.objects.filter(pk=activity, organisation_id__in=orgs).first()
+    if act is None:
+        raise Problem(404, "activity", "No such activity.", "not_found")
+    if date_to < date_from or (date_to - date_from).days > MAX_DAYS:
+        raise Problem(422, "to", f"`to` must be after `from`, at most {MAX_DAYS} days later.", "invalid_range")
+    return [
+        {"session": r.session_id, "site": r.site.name, "date": r.date, "part": r.part, "capacity": r.capacity,
+         "booked": r.booked, "waiting": r.waiting, "closed": r.closed}
+        for r in selectors.fill_rates(activity=act, date_from=date_from, date_to=date_to)
+        if sites is None or r.site.pk in sites
+    ]

@@ -1,0 +1,123 @@
+"""Forms of the family portal and the agents' screens. They only validate input; every write
+goes through ``guichet.bookings.services``."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from .models import Basket, Justification
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+# What a file really is, read from its first bytes (never trust the name or the browser's type).
+SIGNATURES = (
+    (b"%PDF-", "application/pdf", ".pdf"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+)
+ALLOWED_EXTENSIONS = {".pdf", ".jpg", ".jpeg", ".png"}
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """(content type, extension) of a PDF, JPEG or PNG from its first bytes, or None."""
+    for magic, content_type, ext in SIGNATURES:
+        if head.startswith(magic):
+            return content_type, ext
+    return None
+
+
+def validate_document(upload) -> tuple[str, str]:
+    """Checks an uploaded justification: PDF, JPEG or PNG by content, at most 5 MB."""
+    if upload.size > MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            _("The file is too large (%(size)s MB); the limit is 5 MB.") % {"size": round(upload.size / 1048576, 1)},
+            code="too_large",
+        )
+    if upload.size == 0:
+        raise ValidationError(_("The file is empty."), code="empty")
+    name = (upload.name or "").lower()
+    ext = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    kind = sniff(head)
+    if kind is None or ext not in ALLOWED_EXTENSIONS:
+        raise ValidationError(_("Only PDF, JPEG or PNG files are accepted."), code="bad_type")
+    if kind[0].startswith("image/"):
+        try:
+            from PIL import Image
+
+            with Image.open(upload) as img:
+                img.verify()
+        except Exception as exc:  # noqa: BLE001 - any decoding error means "not a real image"
+            raise ValidationError(_("This image cannot be read. Please send another file."), code="bad_image") from exc
+        finally:
+            upload.seek(0)
+    return kind
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+class BasketModeForm(forms.Form):
+    """The choices around a basket; its items come from the calendar's selects."""
+
+    mode = forms.ChoiceField(
+        label=_("If some days are full"),
+        choices=[
+            (Basket.Mode.ALL_OR_NOTHING, _("Book nothing unless everything is available")),
+            (Basket.Mode.PARTIAL, _("Book what is available, put the rest on the waiting list")),
+        ],
+        initial=Basket.Mode.PARTIAL,
+        widget=forms.RadioSelect,
+    )
+    idempotency_key = forms.CharField(max_length=100, widget=forms.HiddenInput)
+
+
+class JustificationForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind of document"), choices=Justification.Kind.choices, widget=forms.RadioSelect)
+    document = forms.FileField(
+        label=_("Document (PDF, JPEG or PNG, 5 MB at most)"),
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"}),
+    )
+
+    def clean_document(self):
+        upload = self.cleaned_data["document"]
+        validate_document(upload)
+        return upload
+
+
+class AgentJustificationForm(JustificationForm):
+    document = forms.FileField(
+        label=_("Document (PDF, JPEG or PNG, 5 MB at most)"), required=False,
+        help_text=_("Optional when the paper original was seen at the counter."),
+    )
+
+    def clean_document(self):
+        upload = self.cleaned_data.get("document")
+        if upload:
+            validate_document(upload)
+        return upload
+
+
+class AgentBookForm(forms.Form):
+    child = forms.TypedChoiceField(label=_("Child"), coerce=int)
+    session = forms.IntegerField(label=_("Session number"), min_value=1, widget=forms.HiddenInput)
+    unit = forms.CharField(label=_("Unit"), max_length=50)
+    reason = forms.CharField(
+        label=_("Reason"), max_length=300, required=False,
+        help_text=_("Required after the booking deadline."),
+    )
+
+    def __init__(self, *args, children=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["child"].choices = [(c.pk, c.first_name) for c in children]
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=300, required=False)

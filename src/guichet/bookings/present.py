@@ -1,0 +1,280 @@
+"""What the family and agent screens show, shaped from ``selectors`` (reads only, no writes).
+
+Kept apart from the views so that the HTML pages and the JSON API present the same facts:
+a session's state in words, its deadlines in plain French, whether a cancellation is late and
+therefore billed, until when a justification is accepted.
+"""
+
+from __future__ import annotations
+
+import calendar as pycalendar
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from . import selectors, services
+from .deadlines import RuleError, describe_deadline, format_deadline, parse_rule
+from .models import Booking, Child, Session, Unit
+
+PARIS = ZoneInfo("Europe/Paris")
+
+# State codes shared by the calendar page and the API, with their words (never colour alone).
+STATES = {
+    "booked": gettext_lazy("Booked"),
+    "waitlisted": gettext_lazy("On the waiting list"),
+    "offered": gettext_lazy("Place offered"),
+    "free": gettext_lazy("Places available"),
+    "full": gettext_lazy("Full"),
+    "closed": gettext_lazy("Closed"),
+    "deadline_passed": gettext_lazy("Booking closed (deadline passed)"),
+    "not_open": gettext_lazy("Not open yet"),
+}
+
+
+def state_label(code: str) -> str:
+    return str(STATES.get(code, code))
+
+
+# --- Periods -------------------------------------------------------------------------------------
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def parse_month(text: str) -> tuple[int, int] | None:
+    m = _MONTH.match(text or "")
+    if not m or not (1 <= int(m.group(2)) <= 12) or not (2000 <= int(m.group(1)) <= 2100):
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_day(text: str) -> dt.date | None:
+    m = _DAY.match(text or "")
+    if not m:
+        return None
+    try:
+        day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+    return day if 2000 <= day.year <= 2100 else None
+
+
+def parse_week(text: str) -> dt.date | None:
+    day = parse_day(text)
+    return None if day is None else day - dt.timedelta(days=day.weekday())
+
+
+def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
+    return dt.date(year, month, 1), dt.date(year, month, pycalendar.monthrange(year, month)[1])
+
+
+def week_bounds(monday: dt.date) -> tuple[dt.date, dt.date]:
+    return monday, monday + dt.timedelta(days=6)
+
+
+# --- Deadlines of one session ------------------------------------------------------------------
+
+
+def _rule(text: str):
+    try:
+        return parse_rule(text)
+    except RuleError:
+        return None
+
+
+def booking_deadline(session: Session) -> dt.datetime | None:
+    rule = _rule(session.activity.booking_rule)
+    return rule.deadline(session.date) if rule else None
+
+
+def cancellation_deadline(session: Session) -> dt.datetime | None:
+    rule = _rule(session.activity.cancellation_rule)
+    return rule.deadline(session.date) if rule else None
+
+
+def justification_deadline(booking: Booking, now: dt.datetime) -> dt.datetime:
+    """Until when a justification is accepted after a late cancellation (or an absence)."""
+    return services.justification_deadline(booking)
+
+
+@dataclass
+class BookingFacts:
+    booking: Booking
+    state: str
+    state_label: str
+    cancel_deadline: dt.datetime | None
+    cancel_text: str
+    late: bool  # cancelling now (or the cancellation made) is after the deadline
+    billable: bool
+    justified: bool
+    justify_until: dt.datetime | None
+    justify_until_text: str
+    can_cancel: bool
+    can_justify: bool
+
+
+def booking_facts(booking: Booking, now: dt.datetime) -> BookingFacts:
+    session = booking.session
+    deadline = cancellation_deadline(session)
+    cancelled = booking.status == Booking.Status.CANCELLED
+    late = booking.late if cancelled else (deadline is not None and now > deadline)
+    justified = booking.justifications.exists() if booking.pk else False
+    until = justification_deadline(booking, now) if late else None
+    today = now.astimezone(PARIS).date()
+    return BookingFacts(
+        booking=booking,
+        state="cancelled" if cancelled else "booked",
+        state_label=_("Cancelled") if cancelled else _("Booked"),
+        cancel_deadline=deadline,
+        cancel_text=describe_deadline(deadline, "cancel", session_date=session.date, now=now) if deadline else "",
+        late=late,
+        billable=selectors.billable(booking, now) if cancelled else True,
+        justified=justified,
+        justify_until=until,
+        justify_until_text=format_deadline(until) if until else "",
+        can_cancel=not cancelled and session.date >= today,
+        can_justify=bool(late and not justified and until and now <= until),
+    )
+
+
+# --- The calendar ------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    child: Child
+    session: Session
+    state: str
+    label: str
+    units: list[Unit]
+    free: dict
+    position: int | None = None
+    booking: Booking | None = None
+    entry: object = None
+    book_text: str = ""
+    cancel_text: str = ""
+    offer_until: str = ""
+    reason: str = ""
+
+    @property
+    def selectable(self) -> bool:
+        return self.state in ("free", "full")
+
+    @property
+    def field_name(self) -> str:
+        return f"item-{self.child.pk}-{self.session.pk}"
+
+
+@dataclass
+class Day:
+    date: dt.date
+    cells: list[Cell] = field(default_factory=list)
+
+
+@dataclass
+class ChildCalendar:
+    child: Child
+    days: list[Day]
+
+
+@dataclass
+class CalendarView:
+    kind: str
+    first: dt.date
+    last: dt.date
+    children: list[ChildCalendar]
+    prev: str
+    next: str
+    holiday_weeks: list[dt.date]
+
+    @property
+    def empty(self) -> bool:
+        return not any(c.days for c in self.children)
+
+
+def calendar_cells(*, household, children, date_from, date_to, now) -> dict[int, list[Cell]]:
+    """Cells per child id, from ``selectors.household_calendar``."""
+    out: dict[int, list[Cell]] = {c.pk: [] for c in children}
+    for cal in selectors.household_calendar(
+        household=household, date_from=date_from, date_to=date_to, now=now, children=children
+    ):
+        for c in cal.cells:
+            entry = c.waitlist
+            expires = getattr(entry, "offer_expires_at", None)
+            reason = ""
+            if c.state == "not_open" and c.opens_at:
+                reason = _("Bookings open on %(when)s.") % {"when": format_deadline(c.opens_at)}
+            out[cal.child.pk].append(Cell(
+                child=cal.child, session=c.session, state=c.state, label=state_label(c.state), units=c.units,
+                free=c.free, position=c.position, booking=c.booking, entry=entry,
+                book_text=c.booking_deadline_text, cancel_text=c.cancellation_deadline_text,
+                offer_until=format_deadline(expires) if expires else "", reason=reason,
+            ))
+    return out
+
+
+def calendar_view(*, household, children, date_from, date_to, now, kind) -> CalendarView:
+    cells = calendar_cells(household=household, children=children, date_from=date_from, date_to=date_to, now=now)
+    out = []
+    for child in children:
+        days: dict[dt.date, Day] = {}
+        for cell in sorted(cells[child.pk], key=lambda c: (c.session.date, c.session.activity.position, c.session.site.name)):
+            days.setdefault(cell.session.date, Day(cell.session.date)).cells.append(cell)
+        out.append(ChildCalendar(child, list(days.values())))
+    if kind == "week":
+        prev = f"semaine={date_from - dt.timedelta(days=7):%Y-%m-%d}"
+        nxt = f"semaine={date_from + dt.timedelta(days=7):%Y-%m-%d}"
+    else:
+        before = date_from - dt.timedelta(days=1)
+        after = date_to + dt.timedelta(days=1)
+        prev, nxt = f"mois={before:%Y-%m}", f"mois={after:%Y-%m}"
+    today = now.astimezone(PARIS).date()
+    weeks = sorted({
+        d - dt.timedelta(days=d.weekday())
+        for d in Session.objects.filter(
+            organisation=household.organisation, activity__kind="leisure_holidays",
+            date__gte=today, date__lte=today + dt.timedelta(days=200),
+        ).values_list("date", flat=True).distinct()[:400]
+    })[:12]
+    return CalendarView(kind, date_from, date_to, out, prev, nxt, weeks)
+
+
+# --- A basket's answer -------------------------------------------------------------------------
+
+OUTCOMES = {
+    "booked": gettext_lazy("Booked"),
+    "waitlisted": gettext_lazy("On the waiting list"),
+    "refused": gettext_lazy("Not booked"),
+}
+
+
+def basket_lines(basket, children) -> list[dict]:
+    names = {c.pk: c.first_name for c in children}
+    result = basket.result or {}
+    items = result.get("items") or [dict(i, outcome="received") for i in (basket.items or [])]
+    sessions = Session.objects.select_related("activity", "site").in_bulk([i.get("session") for i in items])
+    units = {
+        (u.activity_id, u.code): u
+        for u in Unit.objects.filter(activity__in={s.activity_id for s in sessions.values()})
+    }
+    lines = []
+    for item in items:
+        session = sessions.get(item.get("session"))
+        unit = units.get((session.activity_id, item.get("unit"))) if session else None
+        outcome = item.get("outcome", "received")
+        lines.append({
+            "child": names.get(item.get("child"), "?"),
+            "session": session,
+            "unit": unit.name if unit else item.get("unit"),
+            "outcome": outcome,
+            "outcome_label": str(OUTCOMES.get(outcome, _("Received, in line"))),
+            "message": item.get("message") or "",
+            "position": item.get("position"),
+            "booking": item.get("booking"),
+        })
+    lines.sort(key=lambda line: (line["session"].date if line["session"] else dt.date.max, line["child"]))
+    return lines
