@@ -64,7 +64,8 @@ ensure_system_libs() {
 }
 
 has_catalogues() {
-    find "$ROOT/locale" "$ROOT/src/guichet/locale" -name '*.po' 2>/dev/null | grep -q .
+    # find fails on a missing folder: that must not fail the pipeline under pipefail.
+    { find "$ROOT/locale" "$ROOT/src/guichet/locale" -name '*.po' 2>/dev/null || true; } | grep -q .
 }
 
 # Compile the translation catalogues (locale/ and src/guichet/locale/) when there are any.
