@@ -229,6 +229,7 @@ def test_sqlite_file_database_race_never_overbooks(tmp_path):
         "DJANGO_SETTINGS_MODULE": "guichet.settings",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
         "GUICHET_TASKS_BACKEND": "django_tasks.backends.dummy.DummyBackend",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "test-only-not-secret"),
     }
     done = subprocess.run(
         [sys.executable, str(Path(__file__)), "worker"], env=env, cwd=ROOT, capture_output=True, text=True,

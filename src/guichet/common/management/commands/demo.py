@@ -19,3 +19,5 @@ class Command(BaseCommand):
             except NoticeError as e:
                 raise CommandError(f"demo data {path.name} is invalid:\n{e}", returncode=2) from None
             self.stdout.write(f"demo page '{cs.portal.slug}' loaded from {path.name}")
+        from guichet.bookings.demo import load_bookings_demo  # noqa: I001 - the family portal's demo
+        self.stdout.write("\n".join(load_bookings_demo()))
