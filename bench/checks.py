@@ -30,7 +30,7 @@ class Invariants:
     inversions: int = 0
     answer_mismatches: int = 0
     refusal_codes: Counter = field(default_factory=Counter)
-    server_span: float | None = None  # first receipt -> last answer, seconds (server clock)
+    receipt_span: float | None = None  # first receipt -> last receipt, seconds (server clock)
 
     @property
     def ok(self) -> bool:
@@ -54,7 +54,7 @@ class Invariants:
 
 def check(organisation_id: int, told: dict[int, int] | None = None) -> Invariants:
     """``told``: household id -> number of items the family was told are booked (optional)."""
-    from django.db.models import Count, Max, Min, Q
+    from django.db.models import Count, Max, Min
 
     from guichet.bookings import models as m
 
@@ -84,9 +84,9 @@ def check(organisation_id: int, told: dict[int, int] | None = None) -> Invariant
     per_household = Counter(b["household_id"] for b in baskets)
     inv.duplicate_baskets = sum(n - 1 for n in per_household.values() if n > 1)
     span = m.Basket.objects.filter(organisation_id=organisation_id).aggregate(
-        first=Min("received_at"), last=Max("answered_at"), unanswered=Count("id", filter=Q(answered_at=None)))
+        first=Min("received_at"), last=Max("received_at"))
     if span["first"] and span["last"]:
-        inv.server_span = (span["last"] - span["first"]).total_seconds()
+        inv.receipt_span = (span["last"] - span["first"]).total_seconds()
 
     got = Counter()  # (basket, session) -> active bookings made by that basket
     for row in (m.Booking.objects.filter(organisation_id=organisation_id, status=m.Booking.Status.BOOKED)

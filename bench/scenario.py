@@ -28,7 +28,7 @@ class Params:
     centres: int = 20
     places: int = 60
     popular_share: float = 0.7
-    two_children_share: float = 0.5
+    two_children_share: float = 0.6
     partial_share: float = 0.5  # the rest ask "all or nothing"
     skew: float = 0.8  # centre i is chosen with weight 1 / (i + 1) ** skew
     seed: int = 20240604

@@ -1,7 +1,7 @@
 """A short opening-day rush through the real HTTP stack, as an invariant test.
 
-gunicorn (threaded workers, DEBUG off) is started against the test database; 60 families are
-released within a fraction of a second by the benchmark's open-loop client (session cookie +
+gunicorn (threaded workers, DEBUG off) is started against the test database; 40 families are
+released within a tenth of a second by the benchmark's open-loop client (session cookie +
 CSRF header, Idempotency-Key, 202/poll and 503/Retry-After followed). The test fails on any 5xx,
 any error or timeout shown to a family, any overbooked session, a booked counter that differs
 from the ledger, a fairness inversion (first come, first served by receipt order), a family
@@ -47,8 +47,7 @@ def rush_server():
 def test_rush_books_fairly_without_overbooking_nor_5xx(rush_server):
     from guichet.bookings.models import RegistrationWindow
 
-    started = time.monotonic()
-    params = scenario.Params(families=60, centres=2, places=10, seed=7)
+    params = scenario.Params(families=40, centres=2, places=7, seed=7)
     scen = scenario.build(params, opens_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1), prefix="ci")
     scenario.prepare_auth(scen, auth="session")
     assert scen.demand > 1.5 * scen.capacity  # a real rush: about twice as many requests as places
@@ -59,7 +58,7 @@ def test_rush_books_fairly_without_overbooking_nor_5xx(rush_server):
     offsets = loadgen.schedule(params.families, burst=0.1, seed=params.seed)
     records, _pool = asyncio.run(loadgen.run(
         scen.families, offsets, host="127.0.0.1", port=rush_server.port, auth="session",
-        connections=32, timeout=10.0, poll_interval=0.1, opens_at_epoch=opens))
+        connections=32, timeout=12.0, poll_interval=0.1, opens_at_epoch=opens))
     summary = loadgen.summarise(records)
     log = rush_server.log_tail(30)
 
@@ -79,4 +78,5 @@ def test_rush_books_fairly_without_overbooking_nor_5xx(rush_server):
     # A deadlock or an internal error must never reach a family disguised as a refusal.
     odd = {code: n for code, n in inv.refusal_codes.items() if code.split("/", 1)[1] not in NO_ROOM}
     assert not odd, report
-    assert time.monotonic() - started < 30
+    # The whole rush is answered quickly (each family within its 12 s timeout, checked above).
+    assert summary["makespan"] < 12.0, summary
