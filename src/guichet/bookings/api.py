@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
+from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 from ninja import Field, Header, Query, Router, Schema
@@ -62,11 +63,11 @@ class ErrorOut(Schema):
     errors: list[ErrorItem]
 
 
-def _errors(request, status: int, path: str, message: str, code: str, headers: dict | None = None, **extra):
+def _errors(request, http_status: int, path: str, message: str, code: str, headers: dict | None = None, **extra):
     from guichet.status.api import api
 
     body = {"errors": [{"path": path, "message": str(message), "code": code}], **extra}
-    response = api.create_response(request, body, status=status)
+    response = api.create_response(request, body, status=http_status)
     for k, v in (headers or {}).items():
         response[k] = v
     return response
@@ -102,6 +103,9 @@ def handle(fn):
             return _problem(request, exc)
         except services.BookingError as exc:
             return _problem(request, _booking_error(exc))
+        except OperationalError:  # database saturated (lock timeout...): busy, not a 500
+            return _errors(request, 503, "", "The server is busy; try again in a moment.", "busy",
+                           headers={"Retry-After": str(intake.RETRY_AFTER)})
 
     return wrapper
 
