@@ -377,7 +377,7 @@ def _activity(r: _Reader, value, path, line, site_slugs) -> ActivitySpec | None:
         else:
             r.problem(cline2, f"{cpath}.capacity",
                       "expected a number of places, or one per part (e.g. {morning: 60, meal: 60})")
-        capacities.append((site, per_part, cline, cpath))
+        capacities.append((site, per_part, cline2, cpath))
     closures = []
     if b.get("closures") is not None:
         if not isinstance(b["closures"], _Seq):

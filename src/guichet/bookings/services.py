@@ -234,7 +234,7 @@ def _check_deadline(session: Session, now) -> None:
         raise BookingError("deadline_passed", _("Bookings are closed for this day."), "session")
     if not is_before_deadline(rule, session.date, now):
         text = describe_deadline(rule.deadline(session.date), "book", session_date=session.date, now=now)
-        raise BookingError("deadline_passed", _("Too late: this day was %(deadline)s.") % {"deadline": text}, "session")
+        raise BookingError("deadline_passed", _("Too late: %(deadline)s.") % {"deadline": text}, "session")
 
 
 def _resolve_unit(session: Session, unit) -> Unit:
