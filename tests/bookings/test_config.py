@@ -99,6 +99,14 @@ def test_load_creates_sessions_from_the_calendar_and_twice_changes_nothing(town)
     assert [m.objects.count() for m in (Session, SessionPart, Unit, Site, RegistrationWindow)] == counts
 
 
+def test_a_closure_added_later_closes_the_existing_sessions(town):
+    load_config(MINIMAL, "test.yaml", actor=CLI, now=NOW)
+    report = load_config(MINIMAL.replace("closures: [2022-11-16]", "closures: [2022-11-16, 2022-11-23]"),
+                         "test.yaml", actor=CLI, now=NOW)
+    assert report.updated == {"sessions closed": 1}
+    assert list(Session.objects.filter(closed=True).values_list("date", flat=True)) == [dt.date(2022, 11, 23)]
+
+
 def test_changing_a_capacity_updates_it_but_never_below_the_places_taken(town):
     load_config(MINIMAL, "test.yaml", actor=CLI, now=NOW)
     report = load_config(MINIMAL.replace("meal: 12", "meal: 15"), "test.yaml", actor=CLI, now=NOW)

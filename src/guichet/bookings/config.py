@@ -84,6 +84,7 @@ class ActivitySpec:
     capacities: list[tuple[str, dict[str, int], int, str]]  # site, {part: n}, line, path
     dates: list[dt.date]
     windows: list[dict]
+    closures: list[dt.date] = field(default_factory=list)
 
 
 @dataclass
@@ -411,7 +412,7 @@ def _activity(r: _Reader, value, path, line, site_slugs) -> ActivitySpec | None:
         if w["closes_at"] and w["opens_at"] and w["closes_at"] <= w["opens_at"]:
             r.problem(r.line(wb, "closes_at"), f"{wpath}.closes_at", "the window closes before it opens")
         windows.append(w)
-    return ActivitySpec(line, path, values, units, capacities, sorted(dates), windows)
+    return ActivitySpec(line, path, values, units, capacities, sorted(dates), windows, closures)
 
 
 def _calendar_rule(r: _Reader, value, path, line, closures) -> list[dt.date]:
@@ -622,6 +623,10 @@ def _write_activity(spec: ActivitySpec, org, sites, report: LoadReport, problems
         if to_update:
             SessionPart.objects.bulk_update(to_update, ["capacity"], batch_size=500)
             report.updated["session parts"] = report.updated.get("session parts", 0) + len(to_update)
+    if spec.closures:
+        closed = Session.objects.filter(activity=activity, date__in=spec.closures, closed=False).update(closed=True)
+        if closed:
+            report.updated["sessions closed"] = closed
     for w in spec.windows:
         window = RegistrationWindow.objects.filter(
             activity=activity, first_date=w["first_date"], last_date=w["last_date"]).first()
