@@ -222,3 +222,15 @@ def test_week_view_and_bad_period(world, family):
         r = family.client.post(family.url("panier/"), {"mode": "partial", "idempotency_key": "k"})
     assert r.status_code == 400
     assert not mail.outbox
+
+
+def test_a_confirmation_email_lists_each_day(world, family, settings, django_capture_on_commit_callbacks):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    session = world.session()
+    with time_machine.travel(BEFORE, tick=False), django_capture_on_commit_callbacks(execute=True):
+        book(family, session)
+        book(family, session)  # the same request again: no second e-mail
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [family.household.email]
+    assert "Enfant0" in mail.outbox[0].body and "04/12/2024" in mail.outbox[0].body

@@ -24,7 +24,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, close_old_connections, connection
+from django.db import (
+    IntegrityError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from . import services
@@ -131,6 +137,28 @@ def _threads_usable() -> bool:
     return True
 
 
+def _confirm(basket: Basket) -> Outcome:
+    """The request that saw its basket answered enqueues the confirmation e-mail."""
+
+    def enqueue():
+        from .tasks import send_basket_confirmation
+
+        try:
+            send_basket_confirmation.enqueue(basket.pk)
+        except Exception:  # noqa: BLE001 - a mail must never fail a booking
+            log.exception("basket #%s: confirmation e-mail not enqueued", basket.pk)
+
+    transaction.on_commit(enqueue)
+    return Outcome(basket, "done")
+
+
+def _after(basket: Basket) -> Outcome:
+    basket.refresh_from_db()
+    if basket.status == Basket.Status.DONE:
+        return _confirm(basket)
+    return Outcome(basket, "received")
+
+
 def answer(basket: Basket, *, actor, wait: float | None) -> Outcome:
     """Answers a received basket within ``wait`` seconds if a slot is free. ``wait=None``
     answers in the calling thread (no time limit; the HTML form). Never raises for a busy
@@ -151,8 +179,7 @@ def answer(basket: Basket, *, actor, wait: float | None) -> Outcome:
             return Outcome(basket, "busy")
         finally:
             sem.release()
-        basket.refresh_from_db()
-        return Outcome(basket, "done" if basket.status == Basket.Status.DONE else "received")
+        return _after(basket)
 
     def job():
         try:
@@ -167,8 +194,7 @@ def answer(basket: Basket, *, actor, wait: float | None) -> Outcome:
         pass
     except Exception:  # noqa: BLE001 - the basket stays received; a poll or a later basket answers it
         log.exception("basket #%s: answer failed, left in line", basket.pk)
-    basket.refresh_from_db()
-    return Outcome(basket, "done" if basket.status == Basket.Status.DONE else "received")
+    return _after(basket)
 
 
 def submit(*, household, items, mode, actor, idempotency_key, channel="portal", wait: float | None = None) -> Outcome:

@@ -46,3 +46,37 @@ def send_waitlist_offer(entry_id: int) -> bool:
     EmailMessage(subject, body, None, [entry.household.email]).send()
     log.info("waiting-list offer e-mail sent for entry #%s", entry.pk)
     return True
+
+
+@task()
+def send_basket_confirmation(basket_id: int) -> bool:
+    """After a basket is answered: the outcome of each day, in French, to the household."""
+    from .models import Basket, Child, Session, Unit
+
+    basket = Basket.objects.select_related("household").filter(pk=basket_id, status=Basket.Status.DONE).first()
+    if basket is None or not basket.household.email:
+        return False
+    items = (basket.result or {}).get("items", [])
+    children = dict(Child.objects.filter(household=basket.household).values_list("pk", "first_name"))
+    sessions = Session.objects.select_related("activity", "site").in_bulk([i.get("session") for i in items])
+    units = {(u.activity_id, u.code): u.name for u in Unit.objects.filter(
+        activity_id__in={s.activity_id for s in sessions.values()})}
+    with translation.override("fr"):
+        outcome_words = {"booked": _("Booked"), "waitlisted": _("On the waiting list"), "refused": _("Not booked")}
+        lines = []
+        for i in items:
+            s = sessions.get(i.get("session"))
+            where = f"{s.date:%d/%m/%Y}, {s.activity.name}, {s.site.name}" if s else "?"
+            unit = units.get((s.activity_id, i.get("unit")), i.get("unit")) if s else i.get("unit")
+            line = f"- {children.get(i.get('child'), '?')} : {where} ({unit}) : {outcome_words.get(i.get('outcome'), '?')}"
+            if i.get("outcome") == "waitlisted" and i.get("position"):
+                line += " " + _("(position %(n)s)") % {"n": i["position"]}
+            elif i.get("outcome") == "refused" and i.get("message"):
+                line += f" — {i['message']}"
+            lines.append(line)
+        subject = _("Your booking request no. %(n)s") % {"n": basket.pk}
+        body = _("Your request no. %(n)s has been answered:\n\n%(lines)s\n\nSee and manage your bookings in your family portal.\n") % {
+            "n": basket.pk, "lines": "\n".join(lines)}
+    EmailMessage(subject, body, None, [basket.household.email]).send()
+    log.info("basket confirmation e-mail sent for basket #%s", basket.pk)
+    return True
