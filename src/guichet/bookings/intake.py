@@ -29,7 +29,6 @@ from django.db import (
     OperationalError,
     close_old_connections,
     connection,
-    transaction,
 )
 from django.utils import timezone
 
@@ -138,17 +137,7 @@ def _threads_usable() -> bool:
 
 
 def _confirm(basket: Basket) -> Outcome:
-    """The request that saw its basket answered enqueues the confirmation e-mail."""
-
-    def enqueue():
-        from .tasks import send_basket_confirmation
-
-        try:
-            send_basket_confirmation.enqueue(basket.pk)
-        except Exception:  # noqa: BLE001 - a mail must never fail a booking
-            log.exception("basket #%s: confirmation e-mail not enqueued", basket.pk)
-
-    transaction.on_commit(enqueue)
+    """An answered basket (its confirmation e-mail is queued by the services when answered)."""
     return Outcome(basket, "done")
 
 

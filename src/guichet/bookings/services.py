@@ -280,6 +280,20 @@ def _queue_offer_mail(entry_id: int) -> None:
     transaction.on_commit(send)
 
 
+def _queue_confirmations(basket_ids: list[int]) -> None:
+    def send():
+        from .tasks import send_basket_confirmation
+
+        for basket_id in basket_ids:
+            try:
+                send_basket_confirmation.enqueue(basket_id)
+            except Exception:  # noqa: BLE001 - a mail must never undo a committed answer
+                log.exception("could not queue the confirmation e-mail for basket #%s", basket_id)
+
+    if basket_ids:
+        transaction.on_commit(send)
+
+
 # --- baskets -----------------------------------------------------------------------------------
 
 
@@ -382,6 +396,9 @@ def _drain_until(basket: Basket) -> None:
                     actor=_actor_from(b), operation="bookings.basket.answer", objects=[b, *refs],
                     details=details, organisation_id=b.organisation_id, now=b.received_at,
                 )
+            # Each basket is answered exactly once, by whichever process drains the queue: that
+            # is where its confirmation is queued, so none is lost and none is sent twice.
+            _queue_confirmations([b.pk for b in pending])
             if any(b.pk == basket.pk for b in pending):
                 return
 
