@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -156,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the scratch database")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args(argv)
+    # Stopped from outside (SIGTERM, or SIGINT in a background job): still stop the server and
+    # drop the scratch database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     params = scenario.Params(
         families=args.families or (300 if args.quick else 3000),
