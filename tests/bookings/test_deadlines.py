@@ -252,13 +252,13 @@ def _french_catalogue_has(msgid: str) -> bool:
 def test_describe_in_french_reads_as_french():
     with translation.override("fr"):
         assert describe_deadline(paris(2023, 12, 3, 23, 59), "book") == (
-            "réservable jusqu'au dimanche 3 décembre à 23 h 59"
+            "réservable jusqu’au dimanche 3 décembre à 23 h 59"
         )
         assert describe_deadline(paris(2024, 6, 30, 12, 0), "cancel") == (
-            "annulable jusqu'au dimanche 30 juin à 12 h"
+            "annulable jusqu’au dimanche 30 juin à 12 h"
         )
         assert describe_deadline(paris(2024, 12, 1, 9, 5), "book") == (
-            "réservable jusqu'au dimanche 1er décembre à 9 h 05"
+            "réservable jusqu’au dimanche 1er décembre à 9 h 05"
         )
 
 
