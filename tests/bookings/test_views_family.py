@@ -236,3 +236,17 @@ def test_a_confirmation_email_lists_each_day(world, family, settings, django_cap
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [family.household.email]
     assert "Enfant0" in mail.outbox[0].body and "04/12/2024" in mail.outbox[0].body
+
+
+def test_a_day_closed_at_every_centre_is_one_line_not_one_card_per_centre(world, family):
+    session = world.session()
+    monday = session.date.toordinal() - 2  # the Wednesday's "sunday before" deadline has passed
+    from datetime import date
+
+    day = date.fromordinal(monday)
+    with time_machine.travel(paris(day.year, day.month, day.day, 12, 0), tick=False):
+        page = family.client.get(family.url("calendrier/") + f"?mois={session.date:%Y-%m}").content.decode()
+    with translation.override("fr"):
+        closed = translation.gettext("Bookings closed for this day")
+    assert page.count(closed) == family.household.children.count()  # one line per child
+    assert 'class="fam-cells"' not in page  # no per-centre cards for that day

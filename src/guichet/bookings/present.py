@@ -174,6 +174,16 @@ class Day:
     date: dt.date
     cells: list[Cell] = field(default_factory=list)
 
+    @property
+    def closed(self) -> bool:
+        """Nothing to do that day: every centre is past its deadline or closed, nothing booked.
+        Shown as one line instead of one card per centre, so a phone screen stays short."""
+        return bool(self.cells) and all(c.state in ("deadline_passed", "closed") for c in self.cells)
+
+    @property
+    def closed_text(self) -> str:
+        return next((c.book_text for c in self.cells if c.book_text), "")
+
 
 @dataclass
 class ChildCalendar:
