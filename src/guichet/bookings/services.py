@@ -39,11 +39,11 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, When
 from django.utils.translation import gettext as _
 
 from guichet.common.actor import CHANNELS, Actor
-from guichet.journal.services import journal_append
+from guichet.journal.services import journal_append, journal_append_many
 
 from .deadlines import (
     PARIS,
@@ -73,6 +73,9 @@ log = logging.getLogger(__name__)
 MAX_ITEMS = 100
 MAX_KEY_LENGTH = 100
 DRAIN_BATCH = 200
+# Answer a drain batch set-based (a handful of queries for the whole batch); False: one basket,
+# one line at a time (the reference path, also the fallback when the batch meets a conflict).
+BATCH_ALLOCATION = True
 RECEIPT_LOCK = 0x47550001  # pg_advisory_xact_lock(class, organisation): receipts commit in seq order
 QUEUE_LOCK = 0x47550002  # pg_advisory_xact_lock(class, organisation): one drainer at a time
 
@@ -386,21 +389,34 @@ def _drain_until(basket: Basket) -> None:
                 .select_related("household")
                 .order_by("pk")[:DRAIN_BATCH]
             )
-            journal = []
-            for b in pending:
-                journal.append(_allocate(b))
+            journal = _allocate_pending(pending)
             # Journal last: the chain's head lock is taken after every place lock (no deadlock
             # with a cancellation, which also takes its places first).
-            for b, details, refs in journal:
-                journal_append(
+            journal_append_many(
+                dict(
                     actor=_actor_from(b), operation="bookings.basket.answer", objects=[b, *refs],
                     details=details, organisation_id=b.organisation_id, now=b.received_at,
                 )
+                for b, details, refs in journal
+            )
             # Each basket is answered exactly once, by whichever process drains the queue: that
             # is where its confirmation is queued, so none is lost and none is sent twice.
             _queue_confirmations([b.pk for b in pending])
             if any(b.pk == basket.pk for b in pending):
                 return
+
+
+def _allocate_pending(pending: list[Basket]) -> list:
+    """Answer ``pending`` (receipt order) inside the drain's transaction: set-based when possible,
+    else (or on any conflict met by the batch's writes) one basket at a time. Returns one
+    (basket, details, refs) per basket, in order."""
+    if BATCH_ALLOCATION and pending:
+        try:
+            with transaction.atomic():
+                return _allocate_batch(pending)
+        except (_Conflict, IntegrityError):
+            log.info("drain batch of %s baskets met a conflict; answered one by one", len(pending))
+    return [_allocate(b) for b in pending]
 
 
 @dataclass
@@ -562,6 +578,328 @@ def _waitlist(basket: Basket, line: _Line, refs) -> None:
     line.outcome, line.code, line.waitlist = "waitlisted", "full", entry.pk
     line.position = waitlist_position(entry)
     line.message = _("No place left: on the waiting list, position %(position)s.") % {"position": line.position}
+
+
+# --- set-based allocation of a drain batch ------------------------------------------------------
+#
+# The same rules as ``_allocate`` (and its helpers), in the same order, with the same outcomes,
+# codes and messages, but against values loaded once for the whole batch: children, sessions
+# (+ activity), units, the session parts (locked FOR UPDATE, primary-key order), registration
+# windows, active bookings and waiting entries. Capacity is decided in memory, basket after
+# basket in receipt order (an earlier basket's places count against a later one's), then
+# written with one UPDATE of the touched parts, bulk inserts of bookings and waiting entries,
+# one UPDATE of withdrawn waiting entries and one bulk update of the baskets. Anything
+# unexpected (an UPDATE that does not touch every part, the CHECK constraint, a unique
+# constraint hit by a concurrent agent or offer) raises: the savepoint is rolled back and the
+# batch is answered by the per-item path instead.
+
+
+class _Conflict(Exception):
+    pass
+
+
+_WAITING = "waiting"
+_OFFERED = "offered"
+
+
+def _batch_lines(pending: list[Basket]) -> list[list[_Line]]:
+    out = []
+    for b in pending:
+        if not isinstance(b.items, list):
+            raise _Conflict
+        lines = []
+        for i in b.items:
+            if not isinstance(i, dict):
+                raise _Conflict
+            child, session, unit = i.get("child"), i.get("session"), i.get("unit")
+            if type(child) is not int or type(session) is not int or not isinstance(unit, str):
+                raise _Conflict  # not what _clean_items stores: let the reference path judge it
+            lines.append(_Line(child, session, unit))
+        out.append(lines)
+    return out
+
+
+class _BatchState:
+    """What the batch knows of the database, kept up to date as baskets are answered."""
+
+    def __init__(self, pending: list[Basket], lines_by_basket: list[list[_Line]]):
+        child_ids = {line.child for lines in lines_by_basket for line in lines}
+        session_ids = {line.session for lines in lines_by_basket for line in lines}
+        self.children = dict(Child.objects.filter(pk__in=child_ids).values_list("pk", "household_id"))
+        organisations = {b.household.organisation_id for b in pending}
+        self.sessions = Session.objects.select_related("activity").filter(organisation_id__in=organisations).in_bulk(
+            session_ids
+        )
+        activity_ids = {s.activity_id for s in self.sessions.values()}
+        units = list(Unit.objects.filter(activity_id__in=activity_ids))
+        self.units = {(u.activity_id, u.code): u for u in units}
+        self.units_by_id = {u.pk: u for u in units}
+        # part name -> [pk, capacity, booked]; locked in primary-key order (ADR 5, lock order).
+        self.parts: dict[int, dict[str, list]] = {sid: {} for sid in self.sessions}
+        for pk, sid, name, capacity, booked in (
+            SessionPart.objects.select_for_update().filter(session_id__in=list(self.sessions)).order_by("pk")
+            .values_list("pk", "session_id", "part", "capacity", "booked")
+        ):
+            self.parts[sid][name] = [pk, capacity, booked]
+        self.initial = {p[0]: p[2] for parts in self.parts.values() for p in parts.values()}
+        self.windows = list(RegistrationWindow.objects.filter(activity_id__in=activity_ids).order_by("opens_at", "pk"))
+        self.window_of: dict[int, RegistrationWindow | None] = {}
+        self.rules: dict[str, object] = {}
+        self.limits: dict[int, dt.datetime | None] = {}
+        self.booked = set(
+            Booking.objects.filter(
+                session_id__in=list(self.sessions), child_id__in=child_ids, status=Booking.Status.BOOKED
+            ).values_list("child_id", "session_id")
+        )
+        # (child, session) -> waiting/offered entry: [pk or WaitlistEntry, status, unit_id]
+        self.active_entries: dict[tuple[int, int], list] = {}
+        # session -> unit_id -> number of WAITING entries
+        self.waiting: dict[int, dict[int, int]] = {sid: {} for sid in self.sessions}
+        self.waiting_total: dict[int, int] = dict.fromkeys(self.sessions, 0)
+        rows = list(
+            WaitlistEntry.objects.filter(session_id__in=list(self.sessions), status__in=[_WAITING, _OFFERED])
+            .order_by("pk").values_list("pk", "child_id", "session_id", "unit_id", "status")
+        )
+        missing = {r[3] for r in rows} - set(self.units_by_id)
+        if missing:
+            self.units_by_id.update(Unit.objects.in_bulk(missing))
+        for pk, child_id, sid, unit_id, status in rows:
+            self.active_entries[(child_id, sid)] = [pk, status, unit_id]
+            if status == _WAITING:
+                self.waiting[sid][unit_id] = self.waiting[sid].get(unit_id, 0) + 1
+                self.waiting_total[sid] += 1
+        self.withdrawn: list[int] = []
+        self.new_bookings: list[Booking] = []
+        self.new_entries: list[WaitlistEntry] = []
+
+    # -- rules
+
+    def window(self, session: Session) -> RegistrationWindow | None:
+        if session.pk not in self.window_of:
+            self.window_of[session.pk] = window_for(session, self.windows)
+        return self.window_of[session.pk]
+
+    def before_deadline(self, session: Session, now) -> bool:
+        """``is_before_deadline`` with the rule parsed and the limit computed once per session."""
+        if session.pk not in self.limits:
+            text = session.activity.booking_rule
+            if text not in self.rules:
+                self.rules[text] = _rule(text)
+            rule = self.rules[text]
+            self.limits[session.pk] = (
+                None if rule is None
+                else rule.deadline(session.date).astimezone(dt.UTC) + dt.timedelta(minutes=1)
+            )
+        limit = self.limits[session.pk]
+        return limit is not None and now < limit
+
+    def precheck(self, basket: Basket, line: _Line, seen: set) -> None:
+        """``_precheck`` against the loaded values: same checks, same order, same errors."""
+        household = basket.household
+        now = basket.received_at
+        household_id = self.children.get(line.child)
+        if household_id is None or household_id != household.pk:
+            raise BookingError("not_your_child", _("This child is not part of your household."), "child")
+        session = self.sessions.get(line.session)
+        if session is None or session.organisation_id != household.organisation_id:
+            raise BookingError("unknown_session", _("This day does not exist."), "session")
+        key = (line.child, session.pk)
+        if key in seen:
+            raise BookingError("duplicate", _("This day is asked twice for the same child."), "session")
+        seen.add(key)
+        unit = self.units.get((session.activity_id, line.unit))
+        if unit is None or not set(_unit_parts(unit)) <= set(self.parts[session.pk]):
+            raise BookingError("unit_not_offered", _("This choice is not offered for this day."), "unit")
+        if session.closed:
+            raise BookingError("session_closed", _("The centre is closed on this day."), "session")
+        if key in self.booked:
+            raise BookingError("already_booked", _("This child is already booked on this day."), "session")
+        window = self.window(session)
+        _check_window(session, household, now, [window] if window is not None else [])
+        if not self.before_deadline(session, now):
+            _check_deadline(session, now)  # raises the reference error (with its message)
+        line.objs = {"session": session, "unit": unit}
+
+    # -- capacity, in memory
+
+    def has_priority(self, session_id: int, unit: Unit) -> bool:
+        """``_waitlist_has_priority`` on the in-memory view."""
+        counts = self.waiting[session_id]
+        if not any(counts.values()):
+            return False
+        free = {name: p[1] - p[2] for name, p in self.parts[session_id].items()}
+        mine = set(_unit_parts(unit))
+        for unit_id, n in counts.items():
+            if n > 0:
+                other = self.units_by_id[unit_id]
+                if _fits(other, free) and mine & set(_unit_parts(other)):
+                    return True
+        return False
+
+    def take(self, session_id: int, unit: Unit) -> bool:
+        """``_take`` on the in-memory view: every part of the unit, or none."""
+        wanted = set(_unit_parts(unit))
+        parts = self.parts[session_id]
+        if not wanted or not wanted <= set(parts):
+            return False
+        if any(parts[name][2] >= parts[name][1] for name in wanted):
+            return False
+        for name in wanted:
+            parts[name][2] += 1
+        return True
+
+    def give_back(self, session_id: int, unit: Unit) -> None:
+        for name in set(_unit_parts(unit)):
+            self.parts[session_id][name][2] -= 1
+
+    def book(self, basket: Basket, line: _Line) -> Booking:
+        session, unit = line.objs["session"], line.objs["unit"]
+        booking = Booking(
+            organisation_id=basket.organisation_id, household_id=basket.household_id, child_id=line.child,
+            session_id=session.pk, unit_id=unit.pk, basket_id=basket.pk, booked_at=basket.received_at,
+            channel=basket.channel, actor_ref=basket.actor_ref,
+        )
+        self.new_bookings.append(booking)
+        key = (line.child, session.pk)
+        self.booked.add(key)
+        # A child booked from the basket leaves the session's waiting list.
+        entry = self.active_entries.get(key)
+        if entry is not None and entry[1] == _WAITING:
+            del self.active_entries[key]
+            self._unwait(session.pk, entry[2])
+            if isinstance(entry[0], WaitlistEntry):
+                entry[0].status = WaitlistEntry.Status.WITHDRAWN
+            else:
+                self.withdrawn.append(entry[0])
+        line.outcome, line.code, line.message = "booked", "booked", _("Booked.")
+        line.objs["record"] = booking
+        return booking
+
+    def _unwait(self, session_id: int, unit_id: int) -> None:
+        self.waiting[session_id][unit_id] -= 1
+        self.waiting_total[session_id] -= 1
+
+    def waitlist(self, basket: Basket, line: _Line, refs: list) -> None:
+        session, unit = line.objs["session"], line.objs["unit"]
+        key = (line.child, session.pk)
+        if key in self.active_entries:
+            line.outcome, line.code = "refused", "already_waitlisted"
+            line.message = _("This child is already on the waiting list for this day.")
+            return
+        entry = WaitlistEntry(
+            organisation_id=basket.organisation_id, household_id=basket.household_id, child_id=line.child,
+            session_id=session.pk, unit_id=unit.pk, basket_id=basket.pk, requested_at=basket.received_at,
+        )
+        self.new_entries.append(entry)
+        self.active_entries[key] = [entry, _WAITING, unit.pk]
+        self.waiting[session.pk][unit.pk] = self.waiting[session.pk].get(unit.pk, 0) + 1
+        self.waiting_total[session.pk] += 1
+        refs.append(entry)
+        line.objs["record"] = entry
+        line.outcome, line.code = "waitlisted", "full"
+        line.position = self.waiting_total[session.pk]
+        line.message = _("No place left: on the waiting list, position %(position)s.") % {"position": line.position}
+
+    # -- writes
+
+    def write(self) -> None:
+        deltas = []
+        for parts in self.parts.values():
+            for pk, _capacity, booked in parts.values():
+                if booked != self.initial[pk]:
+                    deltas.append((pk, booked - self.initial[pk]))
+        for i in range(0, len(deltas), 200):
+            chunk = deltas[i:i + 200]
+            changed = SessionPart.objects.filter(pk__in=[pk for pk, _n in chunk]).update(
+                booked=Case(*(When(pk=pk, then=F("booked") + n) for pk, n in chunk))
+            )
+            if changed != len(chunk):
+                raise _Conflict
+        if self.withdrawn:
+            WaitlistEntry.objects.filter(pk__in=self.withdrawn, status=WaitlistEntry.Status.WAITING).update(
+                status=WaitlistEntry.Status.WITHDRAWN
+            )
+        if self.new_bookings:
+            Booking.objects.bulk_create(self.new_bookings, batch_size=500)
+        if self.new_entries:
+            WaitlistEntry.objects.bulk_create(self.new_entries, batch_size=500)
+        if any(o.pk is None for o in [*self.new_bookings, *self.new_entries]):
+            raise _Conflict  # a backend that does not return primary keys from bulk inserts
+
+
+def _allocate_batch(pending: list[Basket]) -> list:
+    """Answer every basket of ``pending`` (receipt order) set-based. Same results as calling
+    ``_allocate`` on each in turn. Raises ``_Conflict``/``IntegrityError`` (caller's savepoint
+    rolls back and falls back to the per-item path)."""
+    lines_by_basket = _batch_lines(pending)
+    state = _BatchState(pending, lines_by_basket)
+    answered = []
+    for basket, lines in zip(pending, lines_by_basket, strict=True):
+        seen: set = set()
+        ok: list[_Line] = []
+        for line in lines:
+            try:
+                state.precheck(basket, line, seen)
+                ok.append(line)
+            except BookingError as e:
+                line.outcome, line.code, line.message = "refused", e.code, e.message
+        refs: list = []
+        if basket.mode == Basket.Mode.ALL_OR_NOTHING:
+            _batch_all_or_nothing(state, basket, lines, ok, refs)
+        else:
+            for line in ok:
+                session_id, unit = line.session, line.objs["unit"]
+                if not state.has_priority(session_id, unit) and state.take(session_id, unit):
+                    refs.append(state.book(basket, line))
+                else:
+                    state.waitlist(basket, line, refs)
+        answered.append((basket, lines, refs))
+    state.write()
+    out = []
+    for basket, lines, refs in answered:
+        for line in lines:
+            record = line.objs.get("record") if line.objs else None
+            if isinstance(record, Booking):
+                line.booking = record.pk
+            elif isinstance(record, WaitlistEntry):
+                line.waitlist = record.pk
+        basket.result = {"items": [line.as_dict() for line in lines]}
+        basket.status = Basket.Status.DONE
+        basket.answered_at = basket.received_at
+        counts = {k: sum(1 for line in lines if line.outcome == k) for k in ("booked", "waitlisted", "refused")}
+        out.append((basket, {"mode": basket.mode, **counts}, refs))
+    Basket.objects.bulk_update(pending, ["result", "status", "answered_at"], batch_size=100)
+    return out
+
+
+def _batch_all_or_nothing(state: _BatchState, basket: Basket, lines, ok, refs) -> None:
+    """``_allocate_all_or_nothing`` on the in-memory view."""
+    incomplete = _("Not booked: another day of this request could not be booked.")
+    if len(ok) != len(lines):
+        for line in ok:
+            line.outcome, line.code, line.message = "refused", "basket_incomplete", incomplete
+        return
+    full: list[_Line] = []
+    taken: list[_Line] = []
+    for line in ok:
+        session_id, unit = line.session, line.objs["unit"]
+        if state.has_priority(session_id, unit):
+            full.append(line)
+        elif state.take(session_id, unit):
+            taken.append(line)
+        else:
+            full.append(line)
+    if full:
+        for line in taken:
+            state.give_back(line.session, line.objs["unit"])
+        for line in ok:
+            line.outcome, line.booking = "refused", None
+            if any(line is f for f in full):
+                line.code, line.message = "full", _full_message(line)
+            else:
+                line.code, line.message = "basket_incomplete", incomplete
+        return
+    refs.extend(state.book(basket, line) for line in ok)
 
 
 # --- cancellation and agent bookings ----------------------------------------------------------------
