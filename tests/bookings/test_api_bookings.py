@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import time_machine
@@ -107,8 +108,11 @@ def test_slow_answer_gives_202_then_poll(world, parent, client, settings):
         if r.status_code == 202:
             data = r.json()
             assert data["status"] == "received" and r["Retry-After"]
-            settings.GUICHET_BOOKING_ANSWER_WAIT = 5
-            polled = client.get(data["poll"].replace("http://testserver", ""), **auth)
+            # A poll only reads: the process's drainer answers the basket shortly.
+            deadline = time.monotonic() + 10
+            while (polled := client.get(data["poll"].replace("http://testserver", ""), **auth)).status_code == 202:
+                assert time.monotonic() < deadline and 1 <= int(polled["Retry-After"]) <= 10
+                time.sleep(0.05)
             assert polled.status_code == 200 and polled.json()["status"] == "done"
     assert Booking.objects.filter(status="booked").count() == 1
 
@@ -184,3 +188,98 @@ def test_agent_endpoints(world, parent, client):
     assert rates.status_code == 200
     assert {(row["part"], row["booked"], row["capacity"]) for row in rates.json()} == {
         ("morning", 1, 2), ("meal", 1, 2), ("afternoon", 1, 2)}
+
+
+def _received_basket(world, hh, kids, session, key="left"):
+    from guichet.bookings import intake
+    from guichet.common.actor import Actor
+
+    return intake.receive(
+        household=hh, items=[{"child": kids[0].pk, "session": session.pk, "unit": "journee"}], mode="partial",
+        actor=Actor.system("test"), now=BEFORE, idempotency_key=key, channel="api",
+    )
+
+
+@pytest.mark.django_db
+def test_a_poll_only_reads_then_the_drainer_answers(world, parent, client):
+    from guichet.bookings import intake
+
+    hh, kids, auth = parent
+    session = world.session()
+    basket = _received_basket(world, hh, kids, session)
+    with time_machine.travel(BEFORE, tick=False):
+        for _ in range(3):  # polling does not answer it: only the drainer does
+            r = client.get(f"{API}/baskets/{basket.pk}", **auth)
+            assert r.status_code == 202 and r["Retry-After"] == "1" and r.json()["status"] == "received"
+    basket.refresh_from_db()
+    assert basket.status == "received" and not Booking.objects.exists()
+    assert intake.drain(world.org.pk) == 1
+    r = client.get(f"{API}/baskets/{basket.pk}", **auth)
+    assert r.status_code == 200 and r.json()["items"][0]["outcome"] == "booked"
+    assert Booking.objects.filter(status="booked").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_background_drainer_answers_while_requests_only_wait_or_read(world, parent, client, settings, monkeypatch):
+    import threading
+
+    from guichet.bookings import services
+
+    settings.GUICHET_BOOKING_ANSWER_WAIT = 0  # answer "received" at once: the page polls
+    drained_by = []
+    real = services.basket_submit
+
+    def spy(**kwargs):
+        drained_by.append(threading.current_thread().name)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "basket_submit", spy)
+    hh, kids, auth = parent
+    session = world.session()
+    items = [{"child": kids[0].pk, "session": session.pk, "unit": "journee"}]
+    with time_machine.travel(BEFORE, tick=True):
+        r = post_basket(client, auth, items, key="bg")
+        assert r.status_code == 202 and r["Retry-After"] == "1"
+        poll = r.json()["poll"].replace("http://testserver", "")
+        deadline = time.monotonic() + 10
+        while (polled := client.get(poll, **auth)).status_code == 202 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert polled.status_code == 200 and polled.json()["items"][0]["outcome"] == "booked"
+        # A request that waits is answered by the drainer too (a second basket, default wait).
+        settings.GUICHET_BOOKING_ANSWER_WAIT = 5
+        r2 = post_basket(client, auth, [{"child": kids[1].pk, "session": session.pk, "unit": "journee"}], key="bg2")
+        assert r2.status_code == 200 and r2.json()["items"][0]["outcome"] == "booked"
+        again = post_basket(client, auth, items, key="bg")
+    assert again.status_code == 200 and again.json()["basket"] == r.json()["basket"]
+    assert drained_by and set(drained_by) == {"guichet-basket-drainer"}  # never a request thread
+    assert Booking.objects.filter(status="booked").count() == 2 and Basket.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_waiting_slot_taken_answers_503_at_once_and_the_retry_gets_the_answer(world, parent, client, settings):
+    from guichet.bookings import intake
+
+    settings.GUICHET_BOOKING_CONCURRENCY = 1
+    settings.GUICHET_BOOKING_ANSWER_WAIT = 5
+    _, kids, auth = parent
+    session = world.session()
+    items = [{"child": kids[0].pk, "session": session.pk, "unit": "journee"}]
+    slots = intake._Slots.get()  # noqa: SLF001 - another request is waiting for its answer
+    assert slots.acquire(blocking=False)
+    try:
+        with time_machine.travel(BEFORE, tick=True):
+            started = time.monotonic()
+            r = post_basket(client, auth, items, key="full-house")
+            elapsed = time.monotonic() - started
+    finally:
+        slots.release()
+    assert r.status_code == 503 and r["Retry-After"] == "1" and elapsed < 1.5
+    data = r.json()
+    assert data["errors"][0]["code"] == "busy" and data["status"] == "received"
+    assert Basket.objects.filter(pk=data["basket"]).exists()  # recorded: its place in line is kept
+    with time_machine.travel(BEFORE, tick=True):
+        again = post_basket(client, auth, items, key="full-house")
+    assert again.status_code == 200 and again.json()["basket"] == data["basket"]
+    assert again.json()["items"][0]["outcome"] == "booked"
+    assert Booking.objects.count() == 1 and Basket.objects.count() == 1

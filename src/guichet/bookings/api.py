@@ -10,7 +10,8 @@ Errors: ``{"errors": [{"path", "message", "code"}]}``; never a 500 for bad input
 
 Baskets (``POST /baskets``, header ``Idempotency-Key`` required):
 - 200 ``{"status": "done", "basket", "items": [...]}``: the definitive answer;
-- 202 ``{"status": "received", "basket", "poll"}``: received, answer pending: GET ``poll``;
+- 202 ``{"status": "received", "basket", "poll"}``: received, answer pending: GET ``poll`` after
+  ``Retry-After`` seconds (a poll only reads; the process's drainer answers, see ``intake``);
 - 503 + ``Retry-After``: the server is saturated; the basket was received (its place in line is
   kept): send the same request again (same key) or GET ``poll``.
 """
@@ -361,7 +362,8 @@ def _answer_response(request, basket: Basket, state: str):
         body = _basket_body(request, basket, state)
         return _errors(
             request, 503, "", "The server is busy; your request is received and keeps its place in line.", "busy",
-            headers={"Retry-After": str(intake.RETRY_AFTER)}, **{k: body[k] for k in ("status", "basket", "poll")},
+            headers={"Retry-After": str(intake.retry_after(basket))},
+            **{k: body[k] for k in ("status", "basket", "poll")},
         )
     response = _basket_response_202(request, basket)
     return response
@@ -371,7 +373,7 @@ def _basket_response_202(request, basket):
     from guichet.status.api import api
 
     response = api.create_response(request, _basket_body(request, basket, "received"), status=202)
-    response["Retry-After"] = str(intake.RETRY_AFTER)
+    response["Retry-After"] = str(intake.retry_after(basket))  # about when its turn should come
     response["Location"] = _basket_body(request, basket, "received")["poll"]
     return response
 
@@ -414,12 +416,10 @@ def basket_get(request, basket_id: int):
     basket = Basket.objects.select_related("household").filter(pk=basket_id, household=hh).first()
     if basket is None:
         raise Problem(404, "basket", "No such basket in your household.", "not_found")
+    # A poll only reads: the process's drainer answers the queue (bookings/intake.py).
     if basket.status == Basket.Status.DONE:
         return 200, _basket_body(request, basket, "done")
-    outcome = intake.answer(basket, actor=_actor(request), wait=intake.answer_wait())
-    if outcome.state == "done":
-        return 200, _basket_body(request, outcome.basket, "done")
-    return _basket_response_202(request, outcome.basket)
+    return _basket_response_202(request, basket)
 
 
 @router.post(

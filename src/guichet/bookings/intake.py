@@ -1,45 +1,60 @@
 """Taking a basket in under load: receipt first, then an answer within a bounded time.
 
-``services.basket_submit`` receives a basket (its place in line) and answers it in receipt
-order. In front of it, per process:
+``services.basket_submit`` receives a basket (its place in line) and answers the queue of
+received baskets in receipt order. In front of it, per process:
 
-- at most ``GUICHET_BOOKING_CONCURRENCY`` baskets are being answered at once (a semaphore).
-  When every slot is taken, the basket is still *received* (it keeps its place in line: a later
-  request of anyone answers it in order) and the caller answers at once "busy" (HTTP 503 with
-  ``Retry-After``) instead of queueing threads until a timeout;
-- an answer is awaited at most ``GUICHET_BOOKING_ANSWER_WAIT`` seconds (default 2); after that
-  the caller answers "received" (HTTP 202) with the basket's id to poll, while the answer goes
-  on in the background.
+- **one drainer.** A background thread per process (``_Drainer``) answers the queue: it is woken
+  by every receipt (and sweeps every few seconds for baskets left received, e.g. by a process
+  that was stopped), and calls ``services.basket_submit`` for the oldest received basket of the
+  organisation, which answers every basket received so far in ``seq`` order (group commit), until
+  none is left. Request threads never drain (so they never pile up on the queue's advisory
+  lock): they wait on an ``Event`` set by the drainer when their basket is answered.
+- **bounded waiting.** At most ``GUICHET_BOOKING_CONCURRENCY`` request threads wait for an answer
+  at once (a semaphore; keep it below gunicorn's ``--threads`` so that threads stay free to take
+  receipts and answer polls). When every slot is taken, the basket is still *received* (it keeps
+  its place in line: the drainer answers it in order) and the caller answers at once "busy"
+  (HTTP 503 with ``Retry-After``). An answer is awaited at most ``GUICHET_BOOKING_ANSWER_WAIT``
+  seconds (default 2); after that the caller answers "received" (HTTP 202) with the basket's id
+  to poll.
+- **a poll only reads.** ``read`` returns the basket as it is ("done" or "received"); it neither
+  waits nor drains.
+
+Where another thread cannot see this connection's data (a test's transaction, SQLite's shared
+in-memory test database) there is no background thread: ``answer`` drains in the calling thread,
+under a process-wide lock.
 
 The same idempotency key always designates the same basket: a retry or a poll never books twice.
+See docs/operations.md ("Booking under load") for the settings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import (
-    IntegrityError,
-    OperationalError,
-    close_old_connections,
-    connection,
-)
+from django.db import IntegrityError, OperationalError, connection
 from django.utils import timezone
+
+from guichet.common.actor import Actor
 
 from . import services
 from .models import Basket
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 4  # request threads waiting for an answer, per process (< gunicorn threads)
 DEFAULT_WAIT = 2.0
-RETRY_AFTER = 1  # seconds, sent with 503 and 202
+RETRY_AFTER = 1  # seconds, sent with 503 and 202 (at least)
+MAX_RETRY_AFTER = 10  # seconds: Retry-After grows with the line ahead of the basket, up to this
+SWEEP_EVERY = 5.0  # seconds: the drainer looks for baskets left received by anyone
+IDLE_CLOSE = 1.0  # seconds without work before the drainer gives its connection back (CONN_MAX_AGE=0)
+DRAINER_ACTOR = Actor.system("bookings-drainer")
 
 
 def concurrency() -> int:
@@ -63,22 +78,176 @@ def answer_wait() -> float:
 
 
 class _Slots:
-    """The semaphore and worker threads, rebuilt if the configured size changes (tests)."""
+    """The waiting slots (a semaphore), rebuilt if the configured size changes (tests)."""
 
     _lock = threading.Lock()
     _size: int | None = None
     _sem: threading.Semaphore | None = None
-    _pool: ThreadPoolExecutor | None = None
 
     @classmethod
-    def get(cls) -> tuple[threading.Semaphore, ThreadPoolExecutor]:
+    def get(cls) -> threading.Semaphore:
         size = concurrency()
         with cls._lock:
             if cls._size != size or cls._sem is None:
                 cls._size = size
                 cls._sem = threading.Semaphore(size)
-                cls._pool = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="basket")
-            return cls._sem, cls._pool
+            return cls._sem
+
+
+class _Drainer:
+    """The process's single drainer thread and the requests waiting for it."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.cond = threading.Condition()
+        self.orgs: set[int] = set()
+        self.waiters: dict[int, list[threading.Event]] = {}
+        self.thread: threading.Thread | None = None
+
+    # --- request side ---
+
+    def kick(self, organisation_id: int) -> None:
+        with self.cond:
+            self.orgs.add(organisation_id)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="guichet-basket-drainer", daemon=True)
+                self.thread.start()
+            self.cond.notify_all()
+
+    def wait(self, basket: Basket, timeout: float) -> None:
+        event = threading.Event()
+        with self.cond:
+            self.waiters.setdefault(basket.pk, []).append(event)
+        try:
+            self.kick(basket.organisation_id)
+            event.wait(timeout)
+        finally:
+            with self.cond:
+                events = self.waiters.get(basket.pk, [])
+                if event in events:
+                    events.remove(event)
+                if not events:
+                    self.waiters.pop(basket.pk, None)
+
+    # --- drainer side ---
+
+    def _notify_answered(self) -> None:
+        with self.cond:
+            waiting = list(self.waiters)
+        if not waiting:
+            return
+        done = set(Basket.objects.filter(pk__in=waiting, status=Basket.Status.DONE).values_list("pk", flat=True))
+        with self.cond:
+            for pk in done:
+                for event in self.waiters.pop(pk, []):
+                    event.set()
+
+    def _run(self) -> None:
+        last_sweep = time.monotonic()
+        while True:
+            with self.cond:
+                if not self.orgs:
+                    self.cond.wait(IDLE_CLOSE)
+                org = self.orgs.pop() if self.orgs else None
+            try:
+                if org is not None:
+                    drain(org, notify=self._notify_answered)
+                elif time.monotonic() - last_sweep >= SWEEP_EVERY:
+                    last_sweep = time.monotonic()
+                    left = set(Basket.objects.filter(status=Basket.Status.RECEIVED)
+                               .values_list("organisation_id", flat=True).distinct())
+                    with self.cond:
+                        self.orgs |= left
+                    if not left:
+                        self._notify_answered()
+                        connection.close()
+                else:
+                    connection.close()  # idle: give the connection back
+            except Exception:  # noqa: BLE001 - never let the drainer die; the baskets stay in line
+                log.exception("basket drainer: drain failed, retrying")
+                if org is not None:
+                    with self.cond:
+                        self.orgs.add(org)
+                with contextlib.suppress(Exception):
+                    connection.close()
+                time.sleep(0.5)
+
+
+_drainer_lock = threading.Lock()
+_drainer: _Drainer | None = None
+_inline_lock = threading.Lock()
+
+
+def drainer() -> _Drainer:
+    global _drainer
+    with _drainer_lock:
+        if _drainer is None or _drainer.pid != os.getpid():  # new process (fork): its own drainer
+            _drainer = _Drainer()
+        return _drainer
+
+
+class _Pace:
+    """What this process saw of the queue: the oldest received basket (the head of the line)
+    and the recent answer rate, to tell a family when to come back (``Retry-After``) instead
+    of letting every waiting page poll each second while the drainer needs the CPU."""
+
+    lock = threading.Lock()
+    head: dict[int, int] = {}  # organisation -> pk of the oldest received basket
+    rate: dict[int, float] = {}  # organisation -> baskets answered per second (moving average)
+
+    @classmethod
+    def saw(cls, organisation_id: int, head_pk: int | None, answered: int = 0, seconds: float = 0.0) -> None:
+        with cls.lock:
+            if head_pk is None:
+                cls.head.pop(organisation_id, None)
+            else:
+                cls.head[organisation_id] = head_pk
+            if answered and seconds > 0:
+                measured = answered / seconds
+                old = cls.rate.get(organisation_id)
+                cls.rate[organisation_id] = measured if old is None else 0.5 * old + 0.5 * measured
+
+    @classmethod
+    def retry_after(cls, basket: Basket) -> int:
+        with cls.lock:
+            head, rate = cls.head.get(basket.organisation_id), cls.rate.get(basket.organisation_id)
+        if head is None or not rate or basket.pk < head:
+            return RETRY_AFTER
+        ahead = basket.pk - head + 1
+        return int(min(MAX_RETRY_AFTER, max(RETRY_AFTER, math.ceil(ahead / rate))))
+
+
+def retry_after(basket: Basket) -> int:
+    """Seconds before asking again about a received basket: about when its turn should come."""
+    return _Pace.retry_after(basket)
+
+
+def drain(organisation_id: int, notify=None) -> int:
+    """Answers every received basket of the organisation, in receipt order, in the calling
+    thread. Returns how many ``basket_submit`` calls it took. Used by the drainer thread (and
+    by tests, and the inline mode)."""
+    calls = 0
+    while True:
+        pending = list(Basket.objects.filter(organisation_id=organisation_id, status=Basket.Status.RECEIVED)
+                       .order_by("pk").values_list("pk", flat=True)[:services.DRAIN_BATCH])
+        if not pending:
+            _Pace.saw(organisation_id, None)
+            break
+        _Pace.saw(organisation_id, pending[0])
+        oldest = Basket.objects.select_related("household").get(pk=pending[0])
+        started = time.monotonic()
+        services.basket_submit(
+            household=oldest.household, items=oldest.items, mode=oldest.mode, actor=DRAINER_ACTOR,
+            now=timezone.now(), idempotency_key=oldest.idempotency_key, channel=oldest.channel,
+        )
+        calls += 1
+        answered = Basket.objects.filter(pk__in=pending, status=Basket.Status.DONE).count()
+        _Pace.saw(organisation_id, pending[0], answered, time.monotonic() - started)
+        if notify is not None:
+            notify()
+    if notify is not None:
+        notify()
+    return calls
 
 
 @dataclass
@@ -110,20 +279,7 @@ def receive(*, household, items, mode, actor, now, idempotency_key, channel) -> 
         return existing
 
 
-def _answer(basket_id: int, actor) -> None:
-    close_old_connections()
-    try:
-        basket = Basket.objects.select_related("household").get(pk=basket_id)
-        if basket.status != Basket.Status.DONE:
-            services.basket_submit(
-                household=basket.household, items=basket.items, mode=basket.mode, actor=actor,
-                now=timezone.now(), idempotency_key=basket.idempotency_key, channel=basket.channel,
-            )
-    finally:
-        close_old_connections()
-
-
-def _threads_usable() -> bool:
+def threads_usable() -> bool:
     """Another thread sees the receipt only if it is committed, and only through a database it
     can open (not SQLite's shared in-memory test database, which locks whole tables)."""
     if connection.in_atomic_block:
@@ -136,54 +292,40 @@ def _threads_usable() -> bool:
     return True
 
 
-def _confirm(basket: Basket) -> Outcome:
-    """An answered basket (its confirmation e-mail is queued by the services when answered)."""
-    return Outcome(basket, "done")
-
-
-def _after(basket: Basket) -> Outcome:
+def read(basket: Basket) -> Outcome:
+    """A poll: the basket as it is now. Never waits, never drains."""
     basket.refresh_from_db()
-    if basket.status == Basket.Status.DONE:
-        return _confirm(basket)
-    return Outcome(basket, "received")
+    return Outcome(basket, "done" if basket.status == Basket.Status.DONE else "received")
 
 
-def answer(basket: Basket, *, actor, wait: float | None) -> Outcome:
-    """Answers a received basket within ``wait`` seconds if a slot is free. ``wait=None``
-    answers in the calling thread (no time limit; the HTML form). Never raises for a busy
-    database: the basket stays received and the caller says "busy"."""
+def answer(basket: Basket, *, actor=None, wait: float | None = None) -> Outcome:
+    """Waits at most ``wait`` seconds (``None``: ``GUICHET_BOOKING_ANSWER_WAIT``) for the drainer
+    to answer a received basket, if a waiting slot is free; "busy" at once otherwise. Never
+    raises for a busy database: the basket stays received and keeps its place in line."""
     if basket.status == Basket.Status.DONE:
         return Outcome(basket, "done")
-    sem, pool = _Slots.get()
+    wait = answer_wait() if wait is None else max(0.0, wait)
+    inline = not threads_usable()
+    if not inline:
+        drainer().kick(basket.organisation_id)
+    if not inline and wait == 0:
+        return read(basket)  # nobody waits: "received", poll
+    sem = _Slots.get()
     if not sem.acquire(blocking=False):
         return Outcome(basket, "busy")
-    if wait is None or not _threads_usable():
-        try:
-            services.basket_submit(
-                household=basket.household, items=basket.items, mode=basket.mode, actor=actor,
-                now=timezone.now(), idempotency_key=basket.idempotency_key, channel=basket.channel,
-            )
-        except OperationalError:
-            log.warning("basket #%s: database busy, left in line", basket.pk)
-            return Outcome(basket, "busy")
-        finally:
-            sem.release()
-        return _after(basket)
-
-    def job():
-        try:
-            _answer(basket.pk, actor)
-        finally:
-            sem.release()
-
-    future = pool.submit(job)
     try:
-        future.result(timeout=wait)
-    except FutureTimeout:
-        pass
-    except Exception:  # noqa: BLE001 - the basket stays received; a poll or a later basket answers it
-        log.exception("basket #%s: answer failed, left in line", basket.pk)
-    return _after(basket)
+        if inline:
+            try:
+                with _inline_lock:
+                    drain(basket.organisation_id)
+            except OperationalError:
+                log.warning("basket #%s: database busy, left in line", basket.pk)
+                return Outcome(basket, "busy")
+        else:
+            drainer().wait(basket, wait)
+    finally:
+        sem.release()
+    return read(basket)
 
 
 def submit(*, household, items, mode, actor, idempotency_key, channel="portal", wait: float | None = None) -> Outcome:
