@@ -287,11 +287,18 @@ def _queue_confirmations(basket_ids: list[int]) -> None:
     def send():
         from .tasks import send_basket_confirmation
 
-        for basket_id in basket_ids:
-            try:
-                send_basket_confirmation.enqueue(basket_id)
-            except Exception:  # noqa: BLE001 - a mail must never undo a committed answer
-                log.exception("could not queue the confirmation e-mail for basket #%s", basket_id)
+        # One transaction for the whole batch (one commit instead of one per basket); each
+        # enqueue in its own savepoint, so one that fails does not take the others with it.
+        try:
+            with transaction.atomic():
+                for basket_id in basket_ids:
+                    try:
+                        with transaction.atomic():
+                            send_basket_confirmation.enqueue(basket_id)
+                    except Exception:  # noqa: BLE001 - a mail must never undo a committed answer
+                        log.exception("could not queue the confirmation e-mail for basket #%s", basket_id)
+        except Exception:  # noqa: BLE001
+            log.exception("could not queue the confirmation e-mails of %s baskets", len(basket_ids))
 
     if basket_ids:
         transaction.on_commit(send)
@@ -868,8 +875,27 @@ def _allocate_batch(pending: list[Basket]) -> list:
         basket.answered_at = basket.received_at
         counts = {k: sum(1 for line in lines if line.outcome == k) for k in ("booked", "waitlisted", "refused")}
         out.append((basket, {"mode": basket.mode, **counts}, refs))
-    Basket.objects.bulk_update(pending, ["result", "status", "answered_at"], batch_size=100)
+    _save_answers(pending)
     return out
+
+
+def _save_answers(baskets: list[Basket]) -> None:
+    """``basket.save(update_fields=["result", "status", "answered_at"])`` for every basket, as one
+    prepared statement executed many times (psycopg pipelines it; ``bulk_update`` would build one
+    huge CASE per field, slower to compile and to run)."""
+    meta = Basket._meta
+    qn = connection.ops.quote_name
+    result, status, answered = (meta.get_field(name) for name in ("result", "status", "answered_at"))
+    # Identifiers from the model, quoted; values are parameters.
+    names = [qn(name) for name in (meta.db_table, result.column, status.column, answered.column, meta.pk.column)]
+    sql = "UPDATE {} SET {} = %s, {} = %s, {} = %s WHERE {} = %s".format(*names)  # noqa: S608
+    rows = [
+        (result.get_db_prep_save(b.result, connection), status.get_db_prep_save(b.status, connection),
+         answered.get_db_prep_save(b.answered_at, connection), b.pk)
+        for b in baskets
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _batch_all_or_nothing(state: _BatchState, basket: Basket, lines, ok, refs) -> None:
