@@ -91,6 +91,7 @@ def test_fill_rates_show_the_numbers_as_text_and_table(world, agent):
     assert page.status_code == 200
     assert "2/2 (100 %)" in html  # each part full
     assert "<table" in html and "<svg" in html
+    assert "<td>matin</td>" in html and "<td>repas</td>" in html  # parts of the day in words
     assert "1 waiting" in html or "1 en attente" in html
     assert WaitlistEntry.objects.count() == 1
 

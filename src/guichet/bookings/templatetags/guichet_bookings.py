@@ -3,6 +3,7 @@
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
 
 register = template.Library()
 
@@ -48,3 +49,17 @@ def free_for(free: dict, code: str):
         return None
     value = free.get(code)
     return value if isinstance(value, int) else None
+
+
+PART_LABELS = {
+    "morning": gettext_lazy("morning"),
+    "meal": gettext_lazy("meal"),
+    "afternoon": gettext_lazy("afternoon"),
+    "day": gettext_lazy("whole day"),
+}
+
+
+@register.filter
+def part_label(code: str) -> str:
+    """A part of the day as people say it ("matin", "repas"); an unusual code is shown as is."""
+    return str(PART_LABELS.get(code, code))
