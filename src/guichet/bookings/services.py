@@ -364,23 +364,45 @@ def basket_submit(
 
 
 def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:
+    """The receipt: store the basket and commit, nothing else. Everything that can be done
+    before (cleaning, building the row) is done before the receipt lock; under it there is only
+    the INSERT and the COMMIT, so primary keys become visible in the order they were given
+    (receipt order = pk order = commit order). The receipt is journaled by the drain that answers
+    it ("bookings.basket.receive" then "bookings.basket.answer", in the answer's transaction):
+    a basket received but never answered (a crash) is answered, and so journaled, by the next
+    drain. See docs/adr/0005-fair-booking-queue.md."""
+    basket = Basket(
+        organisation_id=household.organisation_id,
+        household=household,
+        idempotency_key=key,
+        mode=mode,
+        items=items,
+        received_at=now,
+        channel=channel,
+        actor_ref=actor.ref,
+    )
     with transaction.atomic(durable=True):
         _advisory_lock(RECEIPT_LOCK, household.organisation_id)
-        basket = Basket.objects.create(
-            organisation_id=household.organisation_id,
-            household=household,
-            idempotency_key=key,
-            mode=mode,
-            items=items,
-            received_at=now,
-            channel=channel,
-            actor_ref=actor.ref,
-        )
-        journal_append(
-            actor=actor, operation="bookings.basket.receive", objects=[basket, household],
-            details={"items": len(items), "mode": mode}, organisation_id=household.organisation_id, now=now,
-        )
+        basket.save(force_insert=True)
     return basket
+
+
+def _journal_items(answered: list) -> list[dict]:
+    """The drain's journal entries for its answered baskets, in pk order: for each basket its
+    receipt (at ``received_at``, by whoever sent it) then its answer."""
+    items = []
+    for b, details, refs in answered:
+        actor = _actor_from(b)
+        items.append(dict(
+            actor=actor, operation="bookings.basket.receive", objects=[b, b.household],
+            details={"items": len(b.items or []), "mode": b.mode}, organisation_id=b.organisation_id,
+            now=b.received_at,
+        ))
+        items.append(dict(
+            actor=actor, operation="bookings.basket.answer", objects=[b, *refs],
+            details=details, organisation_id=b.organisation_id, now=b.received_at,
+        ))
+    return items
 
 
 def _drain_until(basket: Basket) -> None:
@@ -398,14 +420,9 @@ def _drain_until(basket: Basket) -> None:
             )
             journal = _allocate_pending(pending)
             # Journal last: the chain's head lock is taken after every place lock (no deadlock
-            # with a cancellation, which also takes its places first).
-            journal_append_many(
-                dict(
-                    actor=_actor_from(b), operation="bookings.basket.answer", objects=[b, *refs],
-                    details=details, organisation_id=b.organisation_id, now=b.received_at,
-                )
-                for b, details, refs in journal
-            )
+            # with a cancellation, which also takes its places first). Each basket's receipt is
+            # journaled here, just before its answer, in the same transaction.
+            journal_append_many(_journal_items(journal))
             # Each basket is answered exactly once, by whichever process drains the queue: that
             # is where its confirmation is queued, so none is lost and none is sent twice.
             _queue_confirmations([b.pk for b in pending])
