@@ -241,6 +241,15 @@ class _Reader:
                 self.problem(value.line, f"{path}.{key}", "required")
         return value
 
+    def declare(self, block: _Map, key: str, seen: dict[str, int], what: str, path: str) -> str | None:
+        """Record the line where an identifier is declared; report any second declaration."""
+        ident = _slug_text(block.get(key))
+        if ident in seen:
+            self.problem(block.key_lines[key], f"{path}.{key}", f"{what} '{ident}' is already declared on line {seen[ident]}")
+        elif ident:
+            seen[ident] = block.key_lines[key]
+        return ident
+
     def items(self, parent: _Map, key: str, path: str) -> list[tuple[Any, str, int]]:
         value = parent.get(key)
         if value is None:
@@ -360,11 +369,7 @@ def parse_notice(text: str, source: str = "notice") -> Notice:
         o = r.mapping(o, path, line, ORGANISATION_FIELDS, ("slug", "name"))
         if o is None:
             continue
-        slug = _slug_text(o.get("slug"))
-        if slug in org_slugs:
-            r.problem(o.key_lines["slug"], f"{path}.slug", f"organisation '{slug}' is already declared on line {org_slugs[slug]}")
-        elif slug:
-            org_slugs[slug] = o.key_lines["slug"]
+        r.declare(o, "slug", org_slugs, "organisation", path)
         r.emit("organisation.set", o, path, copy=ORGANISATION_FIELDS, fields={"position": (i, None)})
     if not orgs and "organisations" not in doc:
         r.problem(1, "organisations", "required: at least one organisation")
@@ -375,7 +380,8 @@ def parse_notice(text: str, source: str = "notice") -> Notice:
         if value in (None, ""):
             if single_org:
                 return single_org, None
-            r.problem(block.line, f"{path}.organisation", "required when the notice has several organisations")
+            if org_slugs:  # with none at all, "at least one organisation" is already reported
+                r.problem(block.line, f"{path}.organisation", "required when the notice has several organisations")
             return None, None
         if isinstance(value, str) and value not in org_slugs:
             r.problem(block.key_lines["organisation"], f"{path}.organisation",
@@ -390,12 +396,9 @@ def parse_notice(text: str, source: str = "notice") -> Notice:
         s = r.mapping(item, path, line, SERVICE_FIELDS, ("slug", "name"))
         if s is None:
             continue
-        slug = _slug_text(s.get("slug"))
-        if slug in service_lines:
-            r.problem(s.key_lines["slug"], f"{path}.slug", f"service '{slug}' is already declared on line {service_lines[slug]}")
-        elif slug:
-            service_lines[slug] = s.key_lines["slug"]
-            service_procs[slug] = {}
+        slug = r.declare(s, "slug", service_lines, "service", path)
+        if slug:
+            service_procs.setdefault(slug, {})
         service_ops.append((s, path, line))
 
     # contacts
@@ -405,11 +408,7 @@ def parse_notice(text: str, source: str = "notice") -> Notice:
         c = r.mapping(item, path, line, CONTACT_FIELDS, ("key", "label", "kind", "value"))
         if c is None:
             continue
-        key = _slug_text(c.get("key"))
-        if key in contact_lines:
-            r.problem(c.key_lines["key"], f"{path}.key", f"contact '{key}' is already declared on line {contact_lines[key]}")
-        elif key:
-            contact_lines[key] = c.key_lines["key"]
+        r.declare(c, "key", contact_lines, "contact", path)
         contact_blocks.append((c, path))
 
     for i, (s, path, _line) in enumerate(service_ops):
@@ -444,11 +443,7 @@ def parse_notice(text: str, source: str = "notice") -> Notice:
         inc = r.mapping(item, path, line, INCIDENT_FIELDS, ("slug", "title", "started_at"))
         if inc is None:
             continue
-        islug = _slug_text(inc.get("slug"))
-        if islug in incident_slugs:
-            r.problem(inc.key_lines["slug"], f"{path}.slug", f"incident '{islug}' is already declared on line {incident_slugs[islug]}")
-        elif islug:
-            incident_slugs[islug] = inc.key_lines["slug"]
+        islug = r.declare(inc, "slug", incident_slugs, "incident", path)
         org, org_key = org_of(inc, path)
         r.emit("incident.set", inc, path,
                copy=tuple(f for f in INCIDENT_FIELDS if f not in ("organisation", "updates", "services")),
@@ -542,11 +537,7 @@ def parse_notice(text: str, source: str = "notice") -> Notice:
         adv = r.mapping(item, path, line, ADVISORY_FIELDS, ("key", "kind", "title", "body", "published_at"))
         if adv is None:
             continue
-        key = _slug_text(adv.get("key"))
-        if key in advisory_keys:
-            r.problem(adv.key_lines["key"], f"{path}.key", f"advisory '{key}' is already declared on line {advisory_keys[key]}")
-        elif key:
-            advisory_keys[key] = adv.key_lines["key"]
+        r.declare(adv, "key", advisory_keys, "advisory", path)
         inc = adv.get("incident")
         if isinstance(inc, str) and inc and inc not in incident_slugs:
             r.problem(adv.key_lines["incident"], f"{path}.incident", f"no incident '{inc}' in this notice")
