@@ -17,12 +17,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from tests.concurrency import run_together
 
 THREADS = 16
 CAPACITY = 5
@@ -38,27 +39,15 @@ def race(world, *, mode: str, threads: int = THREADS) -> dict:
 
     session = world.session(capacity=CAPACITY)
     families = [world.household() for _ in range(threads)]
-    barrier = threading.Barrier(threads)
-    errors: list[BaseException] = []
 
     def work(n: int) -> None:
         household, (child,) = families[n]
-        try:
-            barrier.wait()
-            services.basket_submit(
-                household=household, items=[item(child, session)], mode=mode, actor=PARENT, now=BEFORE,
-                idempotency_key=f"race-{n}",
-            )
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-        finally:
-            connection.close()
+        services.basket_submit(
+            household=household, items=[item(child, session)], mode=mode, actor=PARENT, now=BEFORE,
+            idempotency_key=f"race-{n}",
+        )
 
-    pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=120)
+    errors = run_together(work, threads)
     outcomes = [
         (b.pk, b.result["items"][0]["outcome"]) for b in Basket.objects.filter(items__isnull=False).order_by("pk")
     ]
@@ -110,32 +99,20 @@ def test_postgres_race_agents_and_parents_never_overbook():
     world = World()
     session = world.session(capacity=CAPACITY)
     families = [world.household() for _ in range(THREADS)]
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
 
     def work(n: int) -> None:
         household, (child,) = families[n]
-        try:
-            barrier.wait()
-            if n % 2:
-                try:
-                    services.booking_create_by_agent(household=household, child=child, session=session,
-                                                     unit="journee", actor=AGENT, now=BEFORE, reason="")
-                except services.BookingError as e:
-                    assert e.code == "full"
-            else:
-                services.basket_submit(household=household, items=[item(child, session)], mode="partial",
-                                       actor=PARENT, now=BEFORE, idempotency_key=f"mixed-{n}")
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-        finally:
-            connection.close()
+        if n % 2:
+            try:
+                services.booking_create_by_agent(household=household, child=child, session=session,
+                                                 unit="journee", actor=AGENT, now=BEFORE, reason="")
+            except services.BookingError as e:
+                assert e.code == "full"
+        else:
+            services.basket_submit(household=household, items=[item(child, session)], mode="partial",
+                                   actor=PARENT, now=BEFORE, idempotency_key=f"mixed-{n}")
 
-    pool = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=120)
+    errors = run_together(work, THREADS)
     assert errors == []
     assert Booking.objects.filter(session=session, status="booked").count() == CAPACITY
     assert list(SessionPart.objects.filter(session=session).values_list("booked", flat=True)) == [CAPACITY] * 3
@@ -152,25 +129,14 @@ def test_postgres_idempotent_retries_race_to_one_basket():
     world = World()
     session = world.session(capacity=CAPACITY)
     household, (child,) = world.household()
-    barrier = threading.Barrier(8)
-    errors, answers = [], []
+    answers = []
 
-    def work() -> None:
-        try:
-            barrier.wait()
-            b = services.basket_submit(household=household, items=[item(child, session)], mode="partial",
-                                       actor=PARENT, now=BEFORE, idempotency_key="same")
-            answers.append((b.pk, b.result["items"][0]["outcome"]))
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-        finally:
-            connection.close()
+    def work(_n: int) -> None:
+        b = services.basket_submit(household=household, items=[item(child, session)], mode="partial",
+                                   actor=PARENT, now=BEFORE, idempotency_key="same")
+        answers.append((b.pk, b.result["items"][0]["outcome"]))
 
-    pool = [threading.Thread(target=work) for _ in range(8)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=60)
+    errors = run_together(work, 8, timeout=60)
     assert errors == []
     assert len(set(answers)) == 1 and answers[0][1] == "booked"
     assert Basket.objects.count() == 1 and Booking.objects.count() == 1
@@ -183,31 +149,18 @@ def test_postgres_control_naive_check_then_insert_overbooks():
     with connection.cursor() as c:
         c.execute("CREATE TABLE IF NOT EXISTS scratch_naive_booking (id serial PRIMARY KEY, session int)")
         c.execute("TRUNCATE scratch_naive_booking")
-    barrier = threading.Barrier(THREADS)
-    errors = []
-
-    def naive(n: int) -> None:
+    def naive(_n: int) -> None:
         from django.db import transaction
 
-        try:
-            barrier.wait()
-            with transaction.atomic(), connection.cursor() as c:
-                c.execute("SELECT count(*) FROM scratch_naive_booking WHERE session = 1")
-                (taken,) = c.fetchone()
-                time.sleep(0.05)  # the time a real request spends between its check and its write
-                if taken < CAPACITY:
-                    c.execute("INSERT INTO scratch_naive_booking (session) VALUES (1)")
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-        finally:
-            connection.close()
+        with transaction.atomic(), connection.cursor() as c:
+            c.execute("SELECT count(*) FROM scratch_naive_booking WHERE session = 1")
+            (taken,) = c.fetchone()
+            time.sleep(0.05)  # the time a real request spends between its check and its write
+            if taken < CAPACITY:
+                c.execute("INSERT INTO scratch_naive_booking (session) VALUES (1)")
 
     try:
-        pool = [threading.Thread(target=naive, args=(n,)) for n in range(THREADS)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join(timeout=60)
+        errors = run_together(naive, THREADS, timeout=60)
         with connection.cursor() as c:
             c.execute("SELECT count(*) FROM scratch_naive_booking")
             (count,) = c.fetchone()
