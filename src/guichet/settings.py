@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "guichet.catalog",
     "guichet.status",
     "guichet.bookings",
+    "guichet.billing",
+    "guichet.water",
 ]
 
 MIDDLEWARE = [

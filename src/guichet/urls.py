@@ -18,6 +18,8 @@ urlpatterns += i18n_patterns(
     path("", common_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("guichet.accounts.urls")),
+    path("", include("guichet.billing.urls")),
+    path("", include("guichet.water.urls")),
     path("", include("guichet.bookings.urls")),
     path("", include("guichet.status.urls")),
     prefix_default_language=False,
