@@ -19,5 +19,12 @@ class Command(BaseCommand):
             except NoticeError as e:
                 raise CommandError(f"demo data {path.name} is invalid:\n{e}", returncode=2) from None
             self.stdout.write(f"demo page '{cs.portal.slug}' loaded from {path.name}")
-        from guichet.bookings.demo import load_bookings_demo  # noqa: I001 - the family portal's demo
-        self.stdout.write("\n".join(load_bookings_demo()))
+        # Each module's demo, in dependency order (billing prices the bookings' demo families).
+        from guichet.billing.demo import load_billing_demo
+        from guichet.bookings.demo import load_bookings_demo
+        from guichet.water.demo import load_water_demo
+
+        for load in (load_bookings_demo, load_billing_demo, load_water_demo):
+            lines = load()
+            if lines:
+                self.stdout.write("\n".join(lines))
