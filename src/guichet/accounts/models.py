@@ -44,3 +44,38 @@ class ApiToken(models.Model):
     @staticmethod
     def hash(raw: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class StaffRole(models.Model):
+    """A staff member's role in one organisation, beyond status editors and booking agents.
+
+    - ``finance``: invoice runs, payments, credit notes, direct debits, treasury exports;
+    - ``it``: backups, restore drills, journal verification, degraded-mode switches;
+    - ``admin``: the organisation's administrator (staff accounts and their roles);
+    - ``counter``: counter agents taking deposits (cash, cheque) and recording requests.
+
+    A superuser holds every role everywhere. Read them through ``accounts.selectors``.
+    """
+
+    class Kind(models.TextChoices):
+        FINANCE = "finance", _("Finance")
+        IT = "it", _("IT")
+        ADMIN = "admin", _("Administrator")
+        COUNTER = "counter", _("Counter agent (deposits)")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_roles")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    granted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["organisation", "kind", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organisation", "kind"], name="accounts_staffrole_unique"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["finance", "it", "admin", "counter"]), name="accounts_staffrole_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return _("%(kind)s of %(organisation)s") % {"kind": self.get_kind_display(), "organisation": self.organisation}

@@ -21,7 +21,7 @@ from guichet.catalog.models import Organisation, Portal, Service
 from guichet.common.actor import Actor
 from guichet.journal.services import journal_append
 
-from .models import ApiToken, EditorRole
+from .models import ApiToken, EditorRole, StaffRole
 
 TOKEN_PREFIX = "gch_"
 
@@ -186,3 +186,118 @@ def token_revoke(*, token_id: int, actor: Actor, now=None) -> ApiToken:
             journal_append(actor=actor, operation="accounts.token.revoke", objects=[token],
                            details={"token": token.pk}, now=now)
     return token
+
+
+# --- Organisation roles (finance, IT, administrator, counter) and booking agents --------------
+
+ROLE_KINDS = ("editor", "agent", *StaffRole.Kind.values)
+
+
+@dataclass(frozen=True)
+class RoleChanged:
+    user: object
+    kind: str
+    organisation: Organisation | None
+    changed: bool  # False: the role was already there (add) or was not there (remove)
+    user_created: bool = False
+    generated_password: str | None = None
+
+
+def _organisation(portal_slug: str, organisation_slug: str | None) -> Organisation:
+    portal, organisation, _service = _scope(portal_slug, organisation_slug, None)
+    if organisation is None:
+        known = ", ".join(Organisation.objects.filter(portal=portal).values_list("slug", flat=True)) or "none"
+        raise AccountError("organisation", f"this role is per organisation: give --organisation (known on "
+                                           f"'{portal.slug}': {known})")
+    return organisation
+
+
+def _site(organisation: Organisation, site_slug: str | None):
+    if not site_slug:
+        return None
+    from guichet.bookings.models import Site
+
+    site = Site.objects.filter(organisation=organisation, slug=site_slug).first()
+    if site is None:
+        known = ", ".join(Site.objects.filter(organisation=organisation).values_list("slug", flat=True)) or "none"
+        raise AccountError("site", f"no site '{site_slug}' in organisation '{organisation.slug}' (known: {known})")
+    return site
+
+
+def _check_kind(kind: str, site_slug: str | None) -> None:
+    if kind not in ROLE_KINDS:
+        raise AccountError("kind", f"unknown role '{kind}' (known: {', '.join(ROLE_KINDS)})")
+    if kind == "editor":
+        raise AccountError("kind", "status editors have their own command: guichet editor add|remove")
+    if site_slug and kind != "agent":
+        raise AccountError("site", "only booking agents ('--kind agent') can be limited to one site")
+
+
+def role_add(
+    *, email: str, kind: str, portal_slug: str, organisation_slug: str | None, site_slug: str | None = None,
+    actor: Actor, now=None,
+) -> RoleChanged:
+    """Grant ``kind`` (finance, it, admin, counter, or agent — optionally of one site) in one
+    organisation. The account is created (staff, random password returned once) when no account
+    has this e-mail; an existing account becomes staff. Adding a role twice changes nothing."""
+    now = now or timezone.now()
+    _check_kind(kind, site_slug)
+    email = _clean_email(email)
+    organisation = _organisation(portal_slug, organisation_slug)
+    site = _site(organisation, site_slug)
+    User = get_user_model()
+    generated = None
+    with transaction.atomic():  # not durable: the admin calls it inside its own transaction
+        user = find_user(email)
+        created = user is None
+        if created:
+            generated = secrets.token_urlsafe(15)
+            user = User(username=email, email=email, is_active=True, is_staff=True)
+            user.set_password(generated)
+            user.save()
+        elif not user.is_active:
+            raise AccountError("email", "this account is deactivated: reactivate it in the administration first")
+        elif not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        if kind == "agent":
+            from guichet.bookings.models import AgentRole
+
+            _role, changed = AgentRole.objects.get_or_create(user=user, organisation=organisation, site=site)
+        else:
+            _role, changed = StaffRole.objects.get_or_create(
+                user=user, organisation=organisation, kind=kind, defaults={"granted_at": now})
+        if changed or created:
+            journal_append(
+                actor=actor, operation="accounts.role.add", objects=[user],
+                payload={"email": email, "kind": kind, "organisation": organisation.slug, "site": site_slug},
+                details={"kind": kind, "user": user.pk, "user_created": created, "site": site.pk if site else None},
+                organisation_id=organisation.pk, now=now,
+            )
+    return RoleChanged(user, kind, organisation, changed, created, generated)
+
+
+def role_remove(
+    *, email: str, kind: str, portal_slug: str, organisation_slug: str | None, site_slug: str | None = None,
+    actor: Actor, now=None,
+) -> RoleChanged:
+    """Withdraw one role. The account itself stays (other roles, the journal's references)."""
+    now = now or timezone.now()
+    _check_kind(kind, site_slug)
+    organisation = _organisation(portal_slug, organisation_slug)
+    site = _site(organisation, site_slug)
+    user = find_user(email)
+    if user is None:
+        raise AccountError("email", "no account with this e-mail address")
+    with transaction.atomic():  # not durable: the admin calls it inside its own transaction
+        if kind == "agent":
+            from guichet.bookings.models import AgentRole
+
+            deleted, _ = AgentRole.objects.filter(user=user, organisation=organisation, site=site).delete()
+        else:
+            deleted, _ = StaffRole.objects.filter(user=user, organisation=organisation, kind=kind).delete()
+        if deleted:
+            journal_append(actor=actor, operation="accounts.role.remove", objects=[user],
+                           payload={"kind": kind, "organisation": organisation.slug, "site": site_slug},
+                           details={"kind": kind, "user": user.pk}, organisation_id=organisation.pk, now=now)
+    return RoleChanged(user, kind, organisation, bool(deleted))
