@@ -5,7 +5,7 @@ import dataclasses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guichet.journal.chain import GENESIS, EntryData, entry_hash, verify_chain
+from guichet.journal.chain import GENESIS, Anchor, EntryData, Problem, entry_hash, verify_chain
 
 CHAIN = 7
 
@@ -135,3 +135,33 @@ def test_any_untouched_chain_verifies(ops):
     entries = build(len(ops), ops=ops or None)
     head = entries[-1].hash if entries else GENESIS
     assert verify_chain(CHAIN, entries, head_seq=len(entries), head_hash=head).ok
+
+
+def test_two_heads_a_branch_in_the_chain_is_named_where_it_forks():
+    """Entries 3 and 4 both claim to follow entry 2 (two heads grown from one parent)."""
+    entries = build(3)
+    branch = relink(entries[2], seq=4, operation="op.branch", prev_hash=entries[1].hash)
+    v = verify_chain(CHAIN, [*entries, branch], head_seq=4, head_hash=branch.hash)
+    assert v.problem == Problem(4, "link to the previous entry is broken (reordered, inserted or forked)")
+    assert v.count == 3
+
+
+def test_an_anchor_from_another_history_is_a_fork():
+    ours = build(4)
+    theirs = build(4, ops=["op.1", "op.2", "op.other", "op.4"])
+    anchor = Anchor(count=3, hash=theirs[2].hash, label="their checkpoint")
+    v = verify_chain(CHAIN, ours, head_seq=4, head_hash=ours[-1].hash, anchor=anchor)
+    assert v.problem.seq == 3 and v.problem.reason.startswith("differs from their checkpoint")
+
+
+def test_an_anchor_beyond_the_chain_is_a_shortened_chain():
+    entries = build(5)
+    anchor = Anchor(count=5, hash=entries[-1].hash)
+    v = verify_chain(CHAIN, entries[:3], head_seq=3, head_hash=entries[2].hash, anchor=anchor)
+    assert v.problem == Problem(4, "journal shortened since the checkpoint: it recorded 5 entries, 3 found")
+
+
+def test_a_chain_that_extends_its_anchor_verifies():
+    entries = build(6)
+    anchor = Anchor(count=4, hash=entries[3].hash)
+    assert verify_chain(CHAIN, entries, head_seq=6, head_hash=entries[-1].hash, anchor=anchor).ok

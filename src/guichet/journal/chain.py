@@ -1,8 +1,14 @@
-"""Pure hash-chain rules: how an entry's hash is computed and how a chain is verified."""
+"""Pure hash-chain rules: how an entry's hash is computed and how a chain is verified.
+
+``verify_rows`` is the one verifier. It walks plain tuples (what a database cursor returns) so
+that a full verification streams at well over 100,000 entries per second on one core
+(``bench/journal_verify.py``); ``verify_chain`` feeds it ``EntryData`` objects.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -60,34 +66,66 @@ class Verdict:
         return self.problem is None
 
 
-def verify_chain(
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """What a checkpoint says of one chain: it had ``count`` entries, the last one hashing to
+    ``hash`` (``label`` names the checkpoint in messages, e.g. its time)."""
+
+    count: int
+    hash: str
+    label: str = "the checkpoint"
+
+
+# One row as the verifier reads it: (seq, occurred_at ISO UTC, actor, channel, operation,
+# objects, details, payload_digest, prev_hash, hash).
+Row = tuple
+
+
+def verify_rows(
     chain: int,
-    entries: Iterable[EntryData],
+    rows: Iterable[Row],
     *,
     head_seq: int | None = None,
     head_hash: str | None = None,
+    anchor: Anchor | None = None,
 ) -> Verdict:
     """Walk a chain in ``seq`` order and name the first entry that breaks it.
 
     Detects an edited entry (its hash no longer matches its content), a deleted entry (a gap in
-    the numbering), a reordered or inserted entry (its link to the previous hash is wrong), and
-    a truncated chain (fewer entries than the recorded head or a checkpoint says).
+    the numbering), a reordered, inserted or forked entry (its link to the previous hash is
+    wrong), a truncated chain (fewer entries than the recorded head says), and, given the
+    ``anchor`` of an earlier checkpoint, a chain shortened or rewritten since that checkpoint.
     """
+    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+    sha256 = hashlib.sha256
     expected_seq = 1
     prev = GENESIS
     count = 0
-    for e in entries:
-        if e.seq != expected_seq:
-            if e.seq > expected_seq:
+    anchor_seq = anchor.count if anchor else -1
+    for seq, occurred_at, actor, channel, operation, objects, details, payload_digest, prev_hash, stored in rows:
+        if seq != expected_seq:
+            if seq > expected_seq:
                 return Verdict(chain, count, prev, Problem(expected_seq, "missing (deleted) entry"))
-            return Verdict(chain, count, prev, Problem(e.seq, "entry out of order or duplicated"))
-        if e.prev_hash != prev:
-            return Verdict(chain, count, prev, Problem(e.seq, "link to the previous entry is broken (reordered, inserted or forked)"))
-        if entry_hash(e) != e.hash:
-            return Verdict(chain, count, prev, Problem(e.seq, "content does not match its hash (edited)"))
-        prev = e.hash
+            return Verdict(chain, count, prev, Problem(seq, "entry out of order or duplicated"))
+        if prev_hash != prev:
+            return Verdict(chain, count, prev, Problem(seq, "link to the previous entry is broken (reordered, inserted or forked)"))
+        body = [chain, seq, occurred_at, actor, channel, operation, objects, details, payload_digest, prev_hash]
+        try:
+            text = dumps(body)
+        except TypeError:  # a value only the full canonical encoder knows
+            text = canonical_json(body).decode("utf-8")
+        if sha256(text.encode("utf-8")).hexdigest() != stored:
+            return Verdict(chain, count, prev, Problem(seq, "content does not match its hash (edited)"))
+        if seq == anchor_seq and stored != anchor.hash:
+            return Verdict(chain, count, prev, Problem(seq, _rewritten(anchor)))
+        prev = stored
         count += 1
         expected_seq += 1
+    if anchor is not None and count < anchor.count:
+        return Verdict(
+            chain, count, prev,
+            Problem(count + 1, f"journal shortened since {anchor.label}: it recorded {anchor.count} entries, {count} found"),
+        )
     if head_seq is not None and head_seq != count:
         if head_seq > count:
             return Verdict(chain, count, prev, Problem(count + 1, f"chain truncated: {head_seq} entries recorded, {count} found"))
@@ -95,3 +133,27 @@ def verify_chain(
     if head_hash is not None and head_seq == count and head_hash != prev:
         return Verdict(chain, count, prev, Problem(count, "last entry does not match the recorded head"))
     return Verdict(chain, count, prev, None)
+
+
+def _rewritten(anchor: Anchor) -> str:
+    return (
+        f"differs from {anchor.label} (history forked or rewritten at or before this entry: "
+        f"{anchor.label} recorded {anchor.hash[:16]}…)"
+    )
+
+
+def verify_chain(
+    chain: int,
+    entries: Iterable[EntryData],
+    *,
+    head_seq: int | None = None,
+    head_hash: str | None = None,
+    anchor: Anchor | None = None,
+) -> Verdict:
+    """``verify_rows`` over ``EntryData`` objects (each entry's own ``chain`` is hashed)."""
+    rows = (
+        (e.seq, e.occurred_at, e.actor, e.channel, e.operation, list(e.objects), e.details,
+         e.payload_digest, e.prev_hash, e.hash)
+        for e in entries
+    )
+    return verify_rows(chain, rows, head_seq=head_seq, head_hash=head_hash, anchor=anchor)
