@@ -42,6 +42,35 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _force_login_passes_the_second_factor(request, monkeypatch):
+    """``client.force_login(staff)`` stands for a COMPLETE staff sign-in, second factor included:
+    the session is marked as verified with a TOTP device of the user (created if needed). The real
+    flow (password, then TOTP or a recovery code) is tested in tests/accounts/test_two_factor.py,
+    whose tests use ``@pytest.mark.real_two_factor`` to switch this off."""
+    if request.node.get_closest_marker("real_two_factor") is not None:
+        return
+    from django.test import Client
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from guichet.accounts.selectors import is_staff_member
+
+        if is_staff_member(user):
+            device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+                user=user, name="authenticator", confirmed=True)
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
 @pytest.fixture
 def cli_actor():
     return Actor.cli()

@@ -9,12 +9,16 @@ Environment variables (see ``.env.example``):
 - ``GUICHET_DATA_DIR``: where SQLite, uploaded files and exports live (default ``./var``).
 - ``GUICHET_PUBLIC_URL``: absolute base URL of the public site, printed on posters and e-mails.
 - ``EMAIL_URL``-style settings are plain Django ones: ``EMAIL_HOST``, ``EMAIL_PORT``, ...
+- ``SECURE_COOKIES``: HTTPS mode (default on unless ``DEBUG``): secure cookies, HTTPS redirect,
+  HSTS. ``SECURE_HSTS_SECONDS``, ``SECURE_SSL_REDIRECT``, ``GUICHET_BEHIND_PROXY`` refine it.
+- ``AXES_FAILURE_LIMIT``, ``AXES_COOLOFF_MINUTES``: login lockout (see ``docs/security.md``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -60,6 +64,10 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "ninja",  # serves the API docs page (Swagger UI) from our static files, not a CDN
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "guichet.common",
     "guichet.journal",
     "guichet.accounts",
@@ -78,8 +86,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Staff pages need a session that passed the second factor (docs/security.md).
+    "guichet.accounts.middleware.StaffTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "guichet.urls"
@@ -126,6 +140,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # counts failures, refuses while locked out
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Argon2id first: new and changed passwords are hashed with it; older hashes are upgraded at the
+# next sign-in. The test run alone puts a fast hasher first (thousands of accounts are created);
+# tests/accounts/test_passwords.py checks the production list and that a real sign-in upgrades.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+if "pytest" in sys.modules and not env_bool("GUICHET_TEST_REAL_HASHER", False):
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -133,8 +162,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "status:manage-home"
+LOGIN_REDIRECT_URL = "accounts:after-login"
 LOGOUT_REDIRECT_URL = "home"
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24  # reset and e-mail verification links: one day
+OTP_TOTP_ISSUER = os.environ.get("GUICHET_OTP_ISSUER", "Guichet")
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed attempts for one account name
+# from one address, that pair is refused for AXES_COOLOFF_MINUTES. The answer is the same
+# whether the account exists or not. Only failures are stored (no log of every sign-in).
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "guichet.accounts.views.locked_out"
+AXES_IPWARE_PROXY_COUNT = int(os.environ["GUICHET_PROXY_COUNT"]) if os.environ.get("GUICHET_PROXY_COUNT") else None
 
 # --- Internationalisation: French first, English second; rules in Paris time ----------------
 LANGUAGE_CODE = "fr"
@@ -174,13 +218,44 @@ EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Guichet <ne-pas-repondre@guichet.invalid>")
 
-# --- Security -------------------------------------------------------------------------------
+# --- Security (docs/security.md) -------------------------------------------------------------
+# One switch, SECURE_COOKIES (on unless DEBUG), says the site is served over HTTPS: secure
+# cookies, redirect to HTTPS, HSTS. bin/demo turns it off for plain http on 127.0.0.1.
+HTTPS = env_bool("SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_HTTPONLY = False  # the API's HTMX/fetch writes read it (X-CSRFToken)
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS and "pytest" not in sys.modules)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a local probe over plain http
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600) if HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+if env_bool("GUICHET_BEHIND_PROXY", False):
+    # The reverse proxy terminates TLS and says so; only set this when it strips the header.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Content Security Policy (django-csp 4): our own origin only, no inline script or style,
+# no 'unsafe-inline', no 'unsafe-eval'. Templates load every script and style from static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Logging: no personal data, ever (see docs/operations.md) -------------------------------
 LOGGING = {
@@ -193,5 +268,7 @@ LOGGING = {
         # WeasyPrint reports every layout step at INFO: only its warnings are worth reading.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # django-axes names the account and address of a failed sign-in at INFO/WARNING.
+        "axes": {"level": "ERROR"},
     },
 }

@@ -127,13 +127,19 @@ def test_anonymous_is_sent_to_login(client, portal, name, args):
     assert response["Location"].startswith(reverse("accounts:login"))
 
 
+@pytest.mark.real_two_factor
 def test_login_page_signs_in_and_leads_to_the_back_office(client, editor):
+    from tests.accounts.helpers import pass_second_factor
+
     page = client.get(reverse("accounts:login"))
     assert page.status_code == 200
     assert 'autocomplete="current-password"' in page.content.decode()
     response = client.post(reverse("accounts:login"), {"username": "com@testville.fr", "password": "x" * 12})
     assert response.status_code == 302
-    assert response["Location"] == reverse("status:manage-home")
+    assert response["Location"] == reverse("accounts:after-login")
+    # Staff pages need the second factor first (the real flow: tests/accounts/test_two_factor.py).
+    assert reverse("accounts:two-factor-setup") in client.get(reverse("status:manage-home"))["Location"]
+    pass_second_factor(client, editor)
     home = client.get(reverse("status:manage-home"))
     assert reverse("status:manage-portal", args=["testville"]) in home.content.decode()
 

@@ -137,7 +137,9 @@ def is_staff_member(user) -> bool:
         return False
     if user.is_superuser or user.is_staff:
         return True
-    from guichet.bookings.models import AgentRole
+    # One query: any role in any of the three tables.
+    from django.contrib.auth import get_user_model
 
-    return (StaffRole.objects.filter(user=user).exists() or EditorRole.objects.filter(user=user).exists()
-            or AgentRole.objects.filter(user=user).exists())
+    return get_user_model().objects.filter(pk=user.pk).filter(
+        Q(staff_roles__isnull=False) | Q(editor_roles__isnull=False) | Q(booking_agent_roles__isnull=False)
+    ).exists()
