@@ -1,0 +1,380 @@
+"""The invoice run, one chunk of households at a time, set-based.
+
+For a chunk (households with ``cursor < id <= last``), inside the caller's transaction:
+
+1. one ``CREATE TEMP TABLE ... AS SELECT`` classifies every not-yet-billed booking of the chunk
+   in the run's months and activities (booked / cancelled late / absent; closed sessions,
+   cancellations in time and justified items drop out) and tags it with its month and its
+   *segment* (the date of the tariff in force, so a tariff change mid-range splits lines);
+2. the few items with a justification are checked exactly in Python (received in time?); items
+   whose justification window is still open are left for a later run and reported;
+3. one ``GROUP BY`` gives the groups (household, child, activity, unit, month, segment, kind):
+   they are priced in Python (``tariffs.price_group``) and become invoices and lines
+   (``bulk_create``): one line per child, activity, unit, month and unit price, with a quantity;
+4. one ``INSERT INTO billing_billeditem ... SELECT`` links every booking to its line; the
+   booking is the table's primary key, so a booking can never be billed twice;
+5. crèche contracts: one line per contract month (UNIQUE(contract, month)).
+
+Nothing here commits: ``services.invoice_run_execute`` wraps each chunk in its own transaction
+with the run's progress, so a crash loses at most the chunk in flight and a resume starts after
+the last chunk committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.utils.dateparse import parse_date, parse_datetime
+
+from guichet.bookings.models import Activity, Child, Household
+
+from . import rules
+from .models import (
+    BilledCrecheMonth,
+    CrecheContract,
+    HouseholdQuotient,
+    Invoice,
+    InvoiceLine,
+    InvoiceRun,
+    RunAnomaly,
+)
+from .tariffs import TariffBook, price_group, psu_for
+
+PARIS = ZoneInfo("Europe/Paris")
+
+ITEMS = "billing_tmp_items"
+MAP = "billing_tmp_map"
+
+
+@dataclass
+class ChunkResult:
+    households: int = 0
+    invoices: int = 0
+    lines: int = 0
+    items: int = 0
+    amount_cents: int = 0
+    by_activity_month: dict = field(default_factory=dict)  # "activity_id|YYYY-MM" -> [amount, items]
+    anomalies: dict = field(default_factory=dict)  # kind -> count
+    invoice_ids: list = field(default_factory=list)
+
+
+def _as_date(value) -> dt.date | None:
+    if value is None or isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return parse_date(str(value)[:10])
+
+
+def _as_datetime(value) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+    parsed = parse_datetime(str(value))
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _month_sql() -> str:
+    if connection.vendor == "postgresql":
+        return "date_trunc('month', s.date)::date"
+    return "strftime('%%Y-%%m-01', s.date)"
+
+
+def _segment_sql(book: TariffBook, activity_ids: list[int]) -> tuple[str, list]:
+    """CASE giving, for a session, the latest pricing boundary on or before its date."""
+    whens, params = [], []
+    for activity_id in activity_ids:
+        for boundary in reversed(book.boundaries(activity_id)):
+            whens.append("WHEN s.activity_id = %s AND s.date >= %s THEN %s")
+            params += [activity_id, boundary, boundary]
+    if not whens:
+        return "NULL", []
+    cast = "::date" if connection.vendor == "postgresql" else ""
+    return f"(CASE {' '.join(whens)} ELSE NULL END){cast}", params
+
+
+def _drop_temp(cursor) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {ITEMS}")
+    cursor.execute(f"DROP TABLE IF EXISTS {MAP}")
+
+
+def _collect_items(cursor, run: InvoiceRun, book: TariffBook, activity_ids: list[int], lo: int, hi: int) -> None:
+    pg = connection.vendor == "postgresql"
+    segment, seg_params = _segment_sql(book, activity_ids)
+    first = run.first_month
+    end = rules.next_month(run.last_month)
+    in_list = ", ".join(["%s"] * len(activity_ids))
+    false = "false" if pg else "0"
+    on_commit = "ON COMMIT DROP" if pg else ""
+    sql = f"""
+        CREATE TEMP TABLE {ITEMS} {on_commit} AS
+        SELECT b.id AS booking_id, b.household_id, b.child_id, s.activity_id, b.unit_id,
+               s.date AS session_date, {_month_sql()} AS month, {segment} AS segment,
+               CASE WHEN b.status = 'booked' AND att.present = {false} THEN 'unjustified_absence'
+                    WHEN b.status = 'booked' THEN 'booked'
+                    ELSE 'late_cancellation' END AS kind,
+               CASE WHEN b.status <> 'booked' OR att.present = {false}
+                    THEN (SELECT MIN(j.received_at) FROM bookings_justification j WHERE j.booking_id = b.id)
+               END AS justified_at
+        FROM bookings_booking b
+        JOIN bookings_session s ON s.id = b.session_id
+        LEFT JOIN bookings_attendance att ON att.booking_id = b.id
+        WHERE b.organisation_id = %s AND b.household_id > %s AND b.household_id <= %s
+          AND s.activity_id IN ({in_list}) AND s.date >= %s AND s.date < %s AND s.closed = {false}
+          AND (b.status = 'booked' OR (b.status = 'cancelled' AND b.late))
+          AND NOT EXISTS (SELECT 1 FROM billing_billeditem bi WHERE bi.booking_id = b.id)
+    """
+    cursor.execute(sql, [*seg_params, run.organisation_id, lo, hi, *activity_ids, first, end])
+
+
+def _drop_justified(cursor, days: dict[int, int]) -> None:
+    """Items with a justification received in time are not billed (the bookings rule: by the
+    end of the session day + the activity's justification days, Paris time)."""
+    cursor.execute(f"SELECT booking_id, activity_id, session_date, justified_at FROM {ITEMS} "
+                   "WHERE justified_at IS NOT NULL")
+    drop = []
+    for booking_id, activity_id, session_date, justified_at in cursor.fetchall():
+        last = _as_date(session_date) + dt.timedelta(days=days.get(activity_id, 0))
+        limit = dt.datetime(last.year, last.month, last.day, 23, 59, 59, tzinfo=PARIS)
+        if _as_datetime(justified_at) <= limit:
+            drop.append(booking_id)
+    for i in range(0, len(drop), 500):
+        part = drop[i:i + 500]
+        cursor.execute(f"DELETE FROM {ITEMS} WHERE booking_id IN ({', '.join(['%s'] * len(part))})", part)
+
+
+def _defer_pending(cursor, days: dict[int, int], today: dt.date, anomalies: list) -> None:
+    """Late cancellations and absences whose justification window is still open wait."""
+    conds, params = [], []
+    for activity_id, n in days.items():
+        conds.append("(activity_id = %s AND session_date >= %s)")
+        params += [activity_id, today - dt.timedelta(days=n)]
+    if not conds:
+        return
+    where = f"kind IN ('late_cancellation', 'unjustified_absence') AND ({' OR '.join(conds)})"
+    cursor.execute(f"SELECT household_id, COUNT(*) FROM {ITEMS} WHERE {where} GROUP BY household_id", params)
+    for household_id, n in cursor.fetchall():
+        anomalies.append((RunAnomaly.Kind.JUSTIFICATION_PENDING, household_id, f"household:{household_id}",
+                          int(n), {}))
+    cursor.execute(f"DELETE FROM {ITEMS} WHERE {where}", params)
+
+
+def _quotients(household_ids: list[int]) -> dict[int, list[tuple]]:
+    out: dict[int, list[tuple]] = defaultdict(list)
+    rows = HouseholdQuotient.objects.filter(household_id__in=household_ids).order_by("household_id", "valid_from")
+    for q in rows.values_list("household_id", "valid_from", "quotient", "resources_cents", "dependent_children"):
+        out[q[0]].append(q[1:])
+    return out
+
+
+def _quotient_at(rows: list[tuple], day: dt.date) -> tuple | None:
+    """The quotient row in force on ``day`` (the first day of the service month)."""
+    found = None
+    for row in rows:
+        if row[0] <= day:
+            found = row
+        else:
+            break
+    return found
+
+
+class _Invoices:
+    """The draft invoices of a chunk, created on demand, one per household and period."""
+
+    def __init__(self, run: InvoiceRun, now: dt.datetime):
+        self.run, self.now = run, now
+        self.invoices: dict[tuple, Invoice] = {}
+        self.lines: dict[tuple, list[InvoiceLine]] = defaultdict(list)
+
+    def period(self, month: dt.date) -> tuple[dt.date, dt.date]:
+        if self.run.grouping == InvoiceRun.Grouping.MONTH:
+            return month, month
+        return self.run.first_month, self.run.last_month
+
+    def add(self, household_id: int, month: dt.date, line: InvoiceLine, key=None) -> None:
+        first, last = self.period(month)
+        k = (household_id, first)
+        if k not in self.invoices:
+            self.invoices[k] = Invoice(
+                organisation_id=self.run.organisation_id, household_id=household_id, run=self.run,
+                first_month=first, last_month=last, created_at=self.now)
+        self.lines[k].append((line, key))
+
+    def write(self) -> list[tuple[InvoiceLine, object]]:
+        for k, invoice in self.invoices.items():
+            invoice.total_cents = rules.invoice_total(line.amount_cents for line, _ in self.lines[k])
+        Invoice.objects.bulk_create(list(self.invoices.values()), batch_size=1000)
+        out = []
+        for k, invoice in self.invoices.items():
+            for line, key in self.lines[k]:
+                line.invoice = invoice
+                out.append((line, key))
+        InvoiceLine.objects.bulk_create([line for line, _ in out], batch_size=2000)
+        return out
+
+
+def run_chunk(
+    *, run: InvoiceRun, book: TariffBook, activities: list[Activity], household_ids: list[int], lo: int,
+    now: dt.datetime,
+) -> ChunkResult:
+    """Bill one chunk of households (ids in ``household_ids``, all in ``(lo, max]``). Runs
+    inside the caller's transaction; writes invoices, lines, billed items, anomalies."""
+    result = ChunkResult(households=len(household_ids))
+    if not household_ids:
+        return result
+    hi = max(household_ids)
+    today = now.astimezone(PARIS).date()
+    booking_activities = [a.pk for a in activities if a.kind != Activity.Kind.CRECHE]
+    creche_activities = [a.pk for a in activities if a.kind == Activity.Kind.CRECHE]
+    days = {a.pk: a.justification_days for a in activities if a.kind != Activity.Kind.CRECHE}
+    invoices = _Invoices(run, now)
+    anomalies: list[tuple] = []  # (kind, household_id, key, count, details)
+    resident = dict(Household.objects.filter(pk__in=household_ids).values_list("pk", "resident"))
+    quotients = _quotients(household_ids)
+    births = dict(Child.objects.filter(household_id__in=household_ids).values_list("pk", "birth_date"))
+    expected_items = 0
+    with connection.cursor() as cursor:
+        if booking_activities:
+            _drop_temp(cursor)
+            _collect_items(cursor, run, book, booking_activities, lo, hi)
+            _drop_justified(cursor, days)
+            _defer_pending(cursor, days, today, anomalies)
+            cursor.execute(
+                f"SELECT household_id, child_id, activity_id, unit_id, month, segment, kind, COUNT(*) FROM {ITEMS} "
+                "GROUP BY household_id, child_id, activity_id, unit_id, month, segment, kind")
+            groups = [(h, c, a, u, _as_date(m), _as_date(s), k, int(n)) for h, c, a, u, m, s, k, n in cursor.fetchall()]
+            # sibling ranks: among the household's children billed for the activity in the month
+            siblings: dict[tuple, set] = defaultdict(set)
+            for h, c, a, _u, m, _s, _k, _n in groups:
+                siblings[(h, a, m)].add(c)
+            ranks: dict[tuple, dict[int, int]] = {
+                key: rules.sibling_ranks((c, births.get(c, dt.date.max)) for c in children)
+                for key, children in siblings.items()}
+            for h, c, a, u, m, s, k, n in sorted(groups, key=lambda g: (g[0], g[4], g[1], g[2], g[3], g[6],
+                                                                         g[5] or g[4])):
+                if s is None:
+                    anomalies.append((RunAnomaly.Kind.NO_TARIFF, h, f"unit:{u}:{m:%Y-%m}:h{h}", n,
+                                      {"activity": a, "unit": u, "month": f"{m:%Y-%m}"}))
+                    continue
+                q = _quotient_at(quotients.get(h, []), m)
+                rank = ranks[(h, a, m)][c]
+                priced = price_group(book, activity_id=a, unit_id=u, day=s, kind=k, resident=resident.get(h, True),
+                                     quotient=q[1] if q else None, rank=rank)
+                if priced is None:
+                    anomalies.append((RunAnomaly.Kind.NO_TARIFF, h, f"unit:{u}:{m:%Y-%m}:h{h}", n,
+                                      {"activity": a, "unit": u, "month": f"{m:%Y-%m}"}))
+                    continue
+                if priced.defaulted:
+                    anomalies.append((RunAnomaly.Kind.NO_QUOTIENT, h, f"household:{h}:{m:%Y-%m}", 1,
+                                      {"month": f"{m:%Y-%m}", "bracket": priced.bracket}))
+                common = dict(organisation_id=run.organisation_id, month=m, activity_id=a, unit_id=u, child_id=c,
+                              tariff_date=s, bracket=priced.bracket, sibling_rank=rank)
+                line = InvoiceLine(kind=k, quantity=Decimal(n), unit_price_cents=priced.unit_price_cents,
+                                   amount_cents=rules.line_amount(n, priced.unit_price_cents), **common)
+                invoices.add(h, m, line, key=(c, u, m, s, k))
+                expected_items += n
+                if priced.penalty_cents:
+                    penalty = InvoiceLine(kind=rules.PENALTY_OF[k], quantity=Decimal(n),
+                                          unit_price_cents=priced.penalty_cents,
+                                          amount_cents=rules.line_amount(n, priced.penalty_cents), **common)
+                    invoices.add(h, m, penalty)
+        _creche_lines(run, book, creche_activities, household_ids, quotients, invoices, anomalies)
+        written = invoices.write()
+        if booking_activities:
+            mapping = [(key[0], key[1], key[2], key[3], key[4], line.pk, line.invoice_id)
+                       for line, key in written if isinstance(key, tuple)]
+            pg = connection.vendor == "postgresql"
+            cursor.execute(
+                f"CREATE TEMP TABLE {MAP} (child_id bigint, unit_id bigint, month date, segment date, "
+                f"kind varchar(20), line_id bigint, invoice_id bigint) {'ON COMMIT DROP' if pg else ''}")
+            if mapping:
+                cursor.executemany(f"INSERT INTO {MAP} VALUES (%s, %s, %s, %s, %s, %s, %s)", mapping)
+            cursor.execute(
+                f"""INSERT INTO billing_billeditem (booking_id, organisation_id, line_id, invoice_id)
+                    SELECT t.booking_id, %s, m.line_id, m.invoice_id FROM {ITEMS} t
+                    JOIN {MAP} m ON m.child_id = t.child_id AND m.unit_id = t.unit_id AND m.month = t.month
+                                AND m.segment = t.segment AND m.kind = t.kind""",
+                [run.organisation_id])
+            linked = cursor.rowcount
+            if linked != expected_items:
+                raise RuntimeError(f"billing run {run.pk}: {linked} items linked, {expected_items} expected")
+            if not pg:
+                _drop_temp(cursor)
+    BilledCrecheMonth.objects.bulk_create([
+        BilledCrecheMonth(organisation_id=run.organisation_id, contract_id=key.contract, month=key.month, line=line,
+                          invoice_id=line.invoice_id)
+        for line, key in written if isinstance(key, CrecheKey)
+    ])
+    result.invoices = len(invoices.invoices)
+    result.invoice_ids = [i.pk for i in invoices.invoices.values()]
+    result.lines = len(written)
+    result.items = expected_items
+    for line, key in written:
+        result.amount_cents += line.amount_cents
+        slot = result.by_activity_month.setdefault(f"{line.activity_id}|{line.month:%Y-%m}", [0, 0])
+        slot[0] += line.amount_cents
+        if isinstance(key, tuple):
+            slot[1] += int(line.quantity)
+    if anomalies:
+        merged: dict[tuple, list] = {}
+        for kind, household_id, key, count, details in anomalies:
+            slot = merged.setdefault((kind, key), [household_id, 0, details])
+            slot[1] += count
+        RunAnomaly.objects.bulk_create([
+            RunAnomaly(organisation_id=run.organisation_id, run=run, kind=kind, household_id=h, key=key, count=n,
+                       details=details)
+            for (kind, key), (h, n, details) in merged.items()
+        ], ignore_conflicts=True)
+        for (kind, _key), (_h, n, _d) in merged.items():
+            result.anomalies[kind] = result.anomalies.get(kind, 0) + n
+    return result
+
+
+@dataclass(frozen=True)
+class CrecheKey:
+    contract: int
+    month: dt.date
+
+
+def _creche_lines(run, book, creche_activities, household_ids, quotients, invoices, anomalies) -> int:
+    """One line per crèche contract month not billed yet: contract hours x PSU hourly rate, the
+    household's resources and dependent children frozen on the first day of the month."""
+    if not creche_activities:
+        return 0
+    months = rules.months(run.first_month, run.last_month)
+    contracts = CrecheContract.objects.filter(
+        household_id__in=household_ids, activity_id__in=creche_activities, first_month__lte=run.last_month,
+    ).exclude(last_month__lt=run.first_month).order_by("household_id", "child_id", "first_month", "pk")
+    billed = set(BilledCrecheMonth.objects.filter(
+        contract__in=contracts, released_by__isnull=True).values_list("contract_id", "month"))
+    n = 0
+    for contract in contracts:
+        for month in months:
+            if month < contract.first_month or (contract.last_month and month > contract.last_month):
+                continue
+            if (contract.pk, month) in billed:
+                continue
+            found = psu_for(book, contract.activity_id, month)
+            if found is None:
+                anomalies.append((RunAnomaly.Kind.NO_TARIFF, contract.household_id,
+                                  f"contract:{contract.pk}:{month:%Y-%m}", 1,
+                                  {"activity": contract.activity_id, "month": f"{month:%Y-%m}"}))
+                continue
+            psu_date, psu = found
+            q = _quotient_at(quotients.get(contract.household_id, []), month)
+            rate, missing = rules.psu_hourly_rate(q[2] if q else None, q[3] if q else None, psu)
+            if missing:
+                anomalies.append((RunAnomaly.Kind.NO_RESOURCES, contract.household_id,
+                                  f"household:{contract.household_id}:{month:%Y-%m}", 1, {"month": f"{month:%Y-%m}"}))
+            hours = rules.hours_quantity(contract.monthly_hours)
+            line = InvoiceLine(
+                organisation_id=run.organisation_id, month=month, kind=rules.CRECHE_CONTRACT,
+                activity_id=contract.activity_id, child_id=contract.child_id, tariff_date=psu_date,
+                quantity=hours, unit_price_cents=rate, amount_cents=rules.line_amount(hours, rate))
+            invoices.add(contract.household_id, month, line, key=CrecheKey(contract.pk, month))
+            n += 1
+    return n
