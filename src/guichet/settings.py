@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "guichet.bookings",
     "guichet.billing",
     "guichet.water",
+    "guichet.recovery",
 ]
 
 MIDDLEWARE = [

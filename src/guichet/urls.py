@@ -20,6 +20,7 @@ urlpatterns += i18n_patterns(
     path("accounts/", include("guichet.accounts.urls")),
     path("", include("guichet.billing.urls")),
     path("", include("guichet.water.urls")),
+    path("", include("guichet.recovery.urls")),
     path("", include("guichet.bookings.urls")),
     path("", include("guichet.status.urls")),
     prefix_default_language=False,

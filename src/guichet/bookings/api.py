@@ -29,6 +29,7 @@ from ninja.security import django_auth
 
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
+from guichet.recovery import gates
 from guichet.status.api import bearer
 
 from . import intake, selectors, services
@@ -396,6 +397,9 @@ def basket_post(request, payload: BasketIn, idempotency_key: str = Header(
                       "invalid_key")
     hh = _household(request)
     items = [i.dict() for i in payload.items]
+    closed = gates.basket_gate(household=hh, items=items, now=timezone.now(), idempotency_key=key)
+    if closed:  # suspended on the status board: nothing is received
+        return _errors(request, 503, "items", closed.message, closed.code, **closed.as_api())
     try:
         outcome = intake.submit(
             household=hh, items=items, mode=payload.mode, actor=_actor(request), idempotency_key=key,
@@ -423,7 +427,7 @@ def basket_get(request, basket_id: int):
 
 
 @router.post(
-    "/bookings/{booking_id}/cancel", response={200: CancelOut, 404: ErrorOut, 422: ErrorOut},
+    "/bookings/{booking_id}/cancel", response={200: CancelOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
     summary="Cancel a booking (late: billed unless justified)",
 )
 @handle
@@ -433,6 +437,9 @@ def booking_cancel(request, booking_id: int):
     if booking is None:
         raise Problem(404, "booking", "No such booking in your household.", "not_found")
     now = timezone.now()
+    closed = gates.cancellation_gate(booking=booking, now=now)
+    if closed.closed:  # suspended on the status board: nothing is changed
+        return _errors(request, 503, "booking", closed.message, closed.code, **closed.as_api())
     booking = services.booking_cancel(booking=booking, actor=_actor(request), now=now)
     facts = booking_facts(booking, now)
     return {

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from guichet.catalog.models import Portal
 from guichet.common.actor import Actor
+from guichet.recovery import gates
 
 from . import ical, intake, selectors, services
 from .forms import BasketModeForm, JustificationForm, new_key
@@ -187,6 +188,10 @@ def basket_submit(request, portal):
         else:
             error = _("Choose what to do if some days are full.")
         return render(request, "bookings/basket_error.html", _ctx(family, error=error, back=back), status=400)
+    closed = gates.basket_gate(household=family.household, items=items, now=timezone.now(),
+                               idempotency_key=form.cleaned_data["idempotency_key"])
+    if closed:  # suspended on the status board: nothing is received (docs/guide-degraded-mode.md)
+        return render(request, "recovery/closed_family.html", _ctx(family, gate=closed, back=back), status=503)
     try:
         # Received first (its place in line), then answered; when the server is saturated the
         # result page says "in line, your place is kept" and answers on refresh.
@@ -228,6 +233,10 @@ def cancel(request, portal, pk):
     now = timezone.now()
     facts = booking_facts(booking, now)
     if request.method == "POST" and booking.status == Booking.Status.BOOKED:
+        closed = gates.cancellation_gate(booking=booking, now=now)
+        if closed.closed:  # suspended on the status board: nothing is changed
+            back = reverse("bookings:home", args=[portal])
+            return render(request, "recovery/closed_family.html", _ctx(family, gate=closed, back=back), status=503)
         try:
             booking = services.booking_cancel(booking=booking, actor=_actor(request), now=now)
         except services.BookingError as exc:
