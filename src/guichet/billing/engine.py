@@ -319,11 +319,14 @@ def run_chunk(
         slot[0] += line.amount_cents
         if isinstance(key, tuple):
             slot[1] += int(line.quantity)
+        elif isinstance(key, CrecheKey):
+            slot[1] += 1  # a contract month
     if anomalies:
         merged: dict[tuple, list] = {}
         for kind, household_id, key, count, details in anomalies:
             slot = merged.setdefault((kind, key), [household_id, 0, details])
-            slot[1] += count
+            # a household-month without quotient is one anomaly, whatever its number of lines
+            slot[1] = 1 if kind == RunAnomaly.Kind.NO_QUOTIENT else slot[1] + count
         RunAnomaly.objects.bulk_create([
             RunAnomaly(organisation_id=run.organisation_id, run=run, kind=kind, household_id=h, key=key, count=n,
                        details=details)

@@ -330,10 +330,10 @@ def invoice_run_execute(
     while True:
         more = _run_one_chunk(run.pk, actor=actor, now=now, chunk_size=int(chunk_size), book=book)
         fresh = InvoiceRun.objects.get(pk=run.pk)
-        if progress is not None:
-            progress(fresh)
         if not more:
             return fresh
+        if progress is not None:
+            progress(fresh)
         if after_chunk_hook is not None:
             after_chunk_hook(fresh, fresh.cursor)
 
