@@ -16,6 +16,7 @@ ACTOR = Actor.cli()
 D = dt.date
 IBANS = ["FR7630004000000003123456702", "FR7610096000000050123456763", "FR7617515000009000041234593"]
 _seq = itertools.count(1)
+TAKE_OVER = D(2023, 11, 20)
 
 
 def at(day: dt.date, hour: int = 9) -> dt.datetime:
@@ -34,8 +35,9 @@ def org(db):
     return organisation
 
 
-def monthly_payer(org, ref="C-1", *, index=1204, basis=48000, iban=IBANS[0], start=D(2023, 11, 20), billing="monthly"):
+def monthly_payer(org, ref="C-1", *, index=1204, basis=48000, iban=IBANS[0], start=None, billing="monthly"):
     """A customer taken over on ``start`` at ``index``, with a mandate and a 2024 schedule."""
+    start = start or TAKE_OVER
     now = at(start)
     customer = s.customer_create(organisation=org, reference=ref, name=f"Client {ref}", address="1 rue X",
                                  billing=billing, actor=ACTOR, now=now)

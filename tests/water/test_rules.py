@@ -17,8 +17,10 @@ D = dt.date
 TARIFF = rules.parse_tariff(D(2023, 1, 1), TARIFF_2023)
 
 
-def bill(consumption=118, start=D(2023, 11, 20), end=D(2024, 11, 18), sub=(D(2024, 1, 1), D(2025, 1, 1)),
-         sanitation=True, tariffs=(TARIFF,), diameter=15):
+START, END, YEAR_2024 = D(2023, 11, 20), D(2024, 11, 18), (D(2024, 1, 1), D(2025, 1, 1))
+
+
+def bill(consumption=118, start=START, end=END, sub=YEAR_2024, sanitation=True, tariffs=(TARIFF,), diameter=15):
     return rules.compute_bill(tariffs=tariffs, diameter=diameter, sanitation=sanitation, subscription_period=sub,
                               consumption_period=(start, end), consumption=consumption)
 

@@ -46,6 +46,7 @@ from .models import (
 
 Progress = Callable[[int, int], None] | None
 BALANCE_DUE_DAYS = 20
+STALE_DAYS = 90  # a reading older than this before the cut-off date is replaced by an estimate
 BATCH = 2000
 
 
@@ -625,14 +626,18 @@ def _billing_state(organisation: Organisation, contract_ids: list[int]) -> dict[
 
 def _end_reading(organisation, meter_id, history, start: tuple[dt.date, int], until: dt.date, now) -> _Billed | None:
     """The reading that closes the period: the last one after the start and by ``until``; when
-    there is none, an estimate from the actual readings (saved as an estimated reading)."""
+    there is none in the last ``STALE_DAYS`` days (the meter was not read this round), an estimate
+    on ``until`` from the actual readings (saved as an estimated reading)."""
     after = [(d, i) for d, i, _ in history if start[0] < d <= until]
-    if after:
+    if after and max(after)[0] > until - dt.timedelta(days=STALE_DAYS):
         d, i = max(after)
         return _Billed(start[0], start[1], d, i, None)
     actual = [(d, i) for d, i, k in history if k == "actual" and d <= until]
     estimate = rules.estimate_index(actual, until)
     if estimate is None or until <= start[0]:
+        if after:  # an old reading is better than nothing
+            d, i = max(after)
+            return _Billed(start[0], start[1], d, i, None)
         return None
     estimate = max(estimate, start[1]) if not actual or max(actual)[0] <= start[0] else estimate
     reading = Reading(organisation=organisation, meter_id=meter_id, date=until, index=estimate,

@@ -1,0 +1,145 @@
+"""Water staff screens through the client, and the ``guichet water`` command."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from guichet.accounts.models import StaffRole
+from guichet.water import services as s
+from guichet.water.models import Instalment, Reading
+from guichet.water.sepa import validate_pain008
+
+from .conftest import ACTOR, IBANS, D, at, debit_month, monthly_payer
+
+
+@pytest.fixture
+def finance(org):
+    user = get_user_model().objects.create_user("compta", "compta@example.org", "x")
+    StaffRole.objects.create(user=user, organisation=org, kind="finance", granted_at=timezone.now())
+    return user
+
+
+def url(org, rest=""):
+    return f"/manage/water/{org.portal.slug}/{org.slug}/{rest}"
+
+
+def test_only_finance_staff_of_the_organisation_see_the_screens(client, org, finance):
+    assert client.get(url(org)).status_code == 302  # to sign in
+    other = get_user_model().objects.create_user("guichet", "g@example.org", "x")
+    StaffRole.objects.create(user=other, organisation=org, kind="counter", granted_at=timezone.now())
+    client.force_login(other)
+    assert client.get(url(org)).status_code == 403
+    client.force_login(finance)
+    assert client.get(url(org)).status_code == 200
+    assert client.get(f"/manage/water/{org.portal.slug}/other-org/").status_code == 404
+
+
+def test_customer_account_shows_states_in_words_and_a_masked_iban(client, org, finance):
+    monthly_payer(org)
+    debit_month(org, 1)
+    s.instalments_mark_not_collected(organisation=org, due_from=D(2024, 2, 1), due_until=D(2024, 2, 28),
+                                     reason="Cyberattaque", actor=ACTOR, now=at(D(2024, 3, 1)))
+    client.force_login(finance)
+    page = client.get(url(org, "customers/C-1/"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "FR76 •••• 6702" in page and IBANS[0] not in page
+    assert "Collected by direct debit" in page and "Not collected (service interruption)" in page
+    assert "Cyberattaque" in page and "Planned" in page
+    assert client.get(url(org, "customers/NOPE/")).status_code == 404
+
+
+def test_outage_form_marks_and_reports_then_bad_input_changes_nothing(client, org, finance):
+    monthly_payer(org)
+    client.force_login(finance)
+    bad = client.post(url(org, "outage/"), {"due_from": "2024-03-01", "due_until": "mars", "reason": ""})
+    assert bad.status_code == 400
+    assert not Instalment.objects.filter(state="not_collected").exists()
+    ok = client.post(url(org, "outage/"), {"due_from": "2024-03-01", "due_until": "2024-06-30", "reason": "Panne"},
+                     follow=True)
+    assert ok.status_code == 200
+    assert Instalment.objects.filter(state="not_collected").count() == 4
+    reversed_ = client.post(url(org, "outage/"), {"due_from": "2024-06-30", "due_until": "2024-03-01",
+                                                   "reason": "Panne"})
+    assert reversed_.status_code == 400
+
+
+def test_debit_runs_list_and_download_a_valid_file(client, org, finance):
+    monthly_payer(org)
+    run = debit_month(org, 1).run
+    client.force_login(finance)
+    page = client.get(url(org, "debit-runs/")).content.decode()
+    assert "48,00" in page and "FRST 1" in page
+    response = client.get(url(org, f"debit-runs/{run.pk}/pain008.xml"))
+    assert response["Content-Type"] == "application/xml" and "attachment" in response["Content-Disposition"]
+    validate_pain008(response.content)
+
+
+def test_regularisation_summary_screen(client, org, finance):
+    contract = monthly_payer(org)
+    s.reading_record(meter=contract.meter, date=D(2024, 11, 18), index=1322, actor=ACTOR, now=at(D(2024, 11, 19)))
+    s.regularisation_run(organisation=org, year=2024, readings_until=D(2024, 11, 30), issued_on=D(2024, 11, 25),
+                         actor=ACTOR, now=at(D(2024, 11, 25)))
+    client.force_login(finance)
+    page = client.get(url(org, "regularisations/"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "601,57" in page and "Regularisation 2024" in page
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+
+def _org_arg(org):
+    return f"{org.portal.slug}/{org.slug}"
+
+
+def test_command_import_errors_are_clear_and_change_nothing(org, tmp_path):
+    monthly_payer(org)
+    bad = tmp_path / "r.csv"
+    bad.write_text("meter;date;index;kind\nM-C-1;2024-11-18;abc;actual\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="(?s)1 wrong line.*nothing imported.*line 2: index 'abc'"):
+        call_command("water", "import-readings", "--organisation", _org_arg(org), str(bad))
+    assert not Reading.objects.filter(date=D(2024, 11, 18)).exists()
+    with pytest.raises(CommandError, match="no organisation 'x/y'"):
+        call_command("water", "outage", "--organisation", "x/y", "--from", "2024-01-01", "--to", "2024-01-02",
+                     "--reason", "r")
+    with pytest.raises(CommandError, match="'2024-13-01' is not a date"):
+        call_command("water", "outage", "--organisation", _org_arg(org), "--from", "2024-13-01", "--to",
+                     "2024-01-02", "--reason", "r")
+
+
+def test_command_full_cycle_prints_summaries(org, tmp_path, time_machine):
+    time_machine.move_to(at(D(2024, 1, 3)), tick=False)
+    monthly_payer(org)
+    out, err = StringIO(), StringIO()
+    xml = tmp_path / "jan.xml"
+    call_command("water", "debit-run", "--organisation", _org_arg(org), "--collection-date", "2024-01-10",
+                 "--from", "2024-01-01", "--to", "2024-01-31", "--output", str(xml), stdout=out, stderr=err)
+    assert "debits                             1" in out.getvalue() and "48,00" in out.getvalue()
+    assert "debits: 1/1 (100 %)" in err.getvalue()
+    validate_pain008(xml.read_bytes())
+    call_command("water", "debit-run", "--organisation", _org_arg(org), "--collection-date", "2024-01-10",
+                 "--from", "2024-01-01", "--to", "2024-01-31", stdout=(again := StringIO()))
+    assert "already made with this key" in again.getvalue()
+    call_command("water", "outage", "--organisation", _org_arg(org), "--from", "2024-02-01", "--to", "2024-06-30",
+                 "--reason", "Cyberattaque", stdout=(o := StringIO()))
+    assert "instalments                        5" in o.getvalue() and "240,00" in o.getvalue()
+    readings = tmp_path / "r.csv"
+    readings.write_text("meter;date;index;kind\nM-C-1;18/11/2024;1322;réel\n", encoding="utf-8")
+    call_command("water", "import-readings", "--organisation", _org_arg(org), str(readings), stdout=(r := StringIO()),
+                 stderr=StringIO())
+    assert "volume since previous readings     118 m³" in r.getvalue()
+    time_machine.move_to(at(D(2024, 11, 25)), tick=False)
+    call_command("water", "regularise", "--organisation", _org_arg(org), "--year", "2024", "--readings-until",
+                 "2024-11-30", "--issued-on", "2024-11-25", stdout=(g := StringIO()), stderr=StringIO())
+    text = g.getvalue()
+    assert "total billed                       601,57" in text and "balances due                       553,57" in text
+    assert "not collected (outage)             240,00" in text
+    call_command("water", "plan", "--organisation", _org_arg(org), "--invoice", "R2024-000001", "--count", "3",
+                 "--first-due", "2025-01-10", stdout=(p := StringIO()))
+    assert "184,53" in p.getvalue()
+    with pytest.raises(CommandError, match="(?s)nothing to regularise.*nothing was changed"):
+        call_command("water", "regularise", "--organisation", _org_arg(org), "--year", "2024", "--readings-until",
+                     "2024-11-30", "--issued-on", "2024-11-25", stdout=StringIO(), stderr=StringIO())
