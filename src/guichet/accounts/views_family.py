@@ -79,13 +79,13 @@ def invite(request, portal):
         try:
             guardians.guardian_invite(household=household, inviter=request.user, email=form.cleaned_data["email"],
                                       actor=Actor.for_user(request.user))
-            sent_to = form.cleaned_data["email"]
+            sent_to = form.cleaned_data["email"].strip().lower()
             form = InviteForm()
         except guardians.GuardianError as e:
             form.add_error(e.field if e.field in form.fields else None, e.message)
     status = 400 if request.method == "POST" and not sent_to else 200
     return render(request, "accounts/invite.html", {
-        "portal": p, "household": household, "guardians": others, "form": form, "sent_to": sent_to,
+        "portal": p, "household": household, "guardians": others, "form": form, "sent_to": sent_to, "nav": "guardians",
         "days": guardians.INVITE_DAYS}, status=status)
 
 
