@@ -68,6 +68,9 @@ def start(*, database_url: str, secret_key: str, workers: int = 4, threads: int 
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
         "CONN_MAX_AGE": "600",
+        # Plain HTTP on the loopback, as behind the TLS proxy of a deployment: no redirect to
+        # https:// (the client sends its session cookie itself, so secure cookies change nothing).
+        "SECURE_SSL_REDIRECT": "0",
         "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
         **(extra_env or {}),
     }
@@ -105,9 +108,12 @@ def warm_up(server: Server, n: int = 64) -> None:
     """A few requests so every worker has imported the code and opened its database connection."""
     import concurrent.futures
 
-    def hit(_):
+    def hit(i):
+        # /healthz, and the API without credentials (401): every worker has loaded the URL
+        # configuration and the API's code before the rush, as earlier traffic would have.
+        path = "/healthz" if i % 2 else "/api/v1/bookings/baskets/0"
         try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"{server.url}{path}", timeout=5) as resp:  # noqa: S310
                 resp.read()
         except OSError:
             pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -118,14 +119,21 @@ def test_slow_answer_gives_202_then_poll(world, parent, client, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_overload_answers_503_fast_and_keeps_the_place_in_line(world, parent, client, settings):
+def test_overload_answers_503_fast_and_keeps_the_place_in_line(world, parent, client, settings, caplog):
     settings.GUICHET_BOOKING_CONCURRENCY = 0
-    _, kids, auth = parent
+    household, kids, auth = parent
     session = world.session()
     items = [{"child": kids[0].pk, "session": session.pk, "unit": "journee"}]
-    with time_machine.travel(BEFORE, tick=True):
+    with time_machine.travel(BEFORE, tick=True), caplog.at_level(logging.INFO):
         r = post_basket(client, auth, items, key="busy")
         assert r.status_code == 503 and r["Retry-After"] == "1"
+        # An expected answer, not a server error: no ERROR in the log (Django logs every 5xx at
+        # ERROR otherwise), one INFO line with the basket's number and nothing about the family.
+        assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+        busy = [rec.getMessage() for rec in caplog.records if "waiting slot" in rec.getMessage()]
+        assert busy == [f"basket received, every waiting slot taken: HTTP 503 (basket #{r.json()['basket']})"]
+        assert not any(household.email in m or household.display_name in m or kids[0].first_name in m
+                       for m in (rec.getMessage() for rec in caplog.records))
         data = r.json()
         assert data["errors"][0]["code"] == "busy"
         assert Basket.objects.get(pk=data["basket"]).status == "received"  # received, not lost

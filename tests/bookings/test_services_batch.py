@@ -101,9 +101,9 @@ class Town:
                 "unit": unit,
             })
         self.keys += 1
-        return services._receive(  # noqa: SLF001 - queue without draining, to drain a batch at once
+        return services.basket_receive(  # queue without draining, to drain a batch at once
             household=self.households[household], items=cleaned, mode=mode, actor=PARENT, now=now,
-            key=f"k{self.keys}", channel="portal",
+            idempotency_key=f"k{self.keys}", channel="portal",
         )
 
     # -- a comparable picture of the town, with ids replaced by ranks

@@ -21,9 +21,9 @@ def test_a_basket_answered_by_another_request_still_gets_its_confirmation(
     (first, [a]), (second, [b]) = world.household(), world.household()
     with django_capture_on_commit_callbacks(execute=True):
         # The first family's request is received but its process stops before answering it...
-        services._receive(  # noqa: SLF001 - the receipt step alone, as a crashed request leaves it
+        services.basket_receive(  # the receipt step alone, as a crashed request leaves it
             household=first, items=[item(a, session)], mode="partial", actor=PARENT, now=BEFORE,
-            key="first", channel="portal",
+            idempotency_key="first", channel="portal",
         )
         # ...the second family's request drains the queue in receipt order, answering both.
         world.submit(second, [item(b, session)], key="second")

@@ -16,7 +16,7 @@ from guichet.bookings.models import Basket
 from guichet.journal.models import Entry
 from guichet.journal.selectors import verify_all
 
-from .test_services_batch import OPENS, Town
+from .test_services_batch import OPENS, PARENT, Town
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +72,33 @@ def test_a_basket_left_unanswered_by_a_crash_is_answered_and_journaled_by_the_ne
         "bookings.basket.receive", "bookings.basket.answer"]
     assert [ref for op, ref, _t in journal(town)][::2] == [f"bookings.basket:{orphan.pk}", f"bookings.basket:{later.pk}"]
     assert all(v.ok for v in verify_all())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgres_a_receipt_is_one_statement_and_a_retry_finds_the_first_basket():
+    """Outside any transaction (as the portal and the API call it), the receipt is ONE statement:
+    the receipt lock, the INSERT (skipped when the key was already received) and, in autocommit
+    mode, its COMMIT, all inside the server. A retry with the same key returns the first basket
+    and stores nothing."""
+    town = Town("r4", households=1)
+    child, session = town.children[0][0], town.sessions[0]
+    args = dict(household=town.households[0], items=[{"child": child.pk, "session": session.pk, "unit": "matin"}],
+                mode=Basket.Mode.PARTIAL, actor=PARENT, now=OPENS,
+                channel="portal")
+    with CaptureQueriesContext(connection) as queries:
+        first = services.basket_receive(idempotency_key="once", **args)
+    assert len(queries.captured_queries) == 1
+    sql = queries.captured_queries[0]["sql"]
+    assert "pg_advisory_xact_lock" in sql and "INSERT" in sql.upper() and "ON CONFLICT" in sql.upper()
+    assert Basket.objects.get(pk=first.pk).status == Basket.Status.RECEIVED  # committed, in line
+
+    again = services.basket_receive(idempotency_key="once", **{**args, "mode": Basket.Mode.ALL_OR_NOTHING})
+    assert again.pk == first.pk and again.mode == Basket.Mode.PARTIAL
+    assert Basket.objects.filter(household=town.households[0]).count() == 1
+    # Bad input with a key already received answers as the first request did; a new key is refused.
+    assert services.basket_receive(idempotency_key="once", **{**args, "items": []}).pk == first.pk
+    with pytest.raises(services.BookingError) as refused:
+        services.basket_receive(idempotency_key="other", **{**args, "items": []})
+    assert refused.value.code == "empty_basket"
+    assert Basket.objects.filter(household=town.households[0]).count() == 1

@@ -19,6 +19,7 @@ Baskets (``POST /baskets``, header ``Idempotency-Key`` required):
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Literal
 
 from django.db import OperationalError
@@ -106,8 +107,9 @@ def handle(fn):
         except services.BookingError as exc:
             return _problem(request, _booking_error(exc))
         except OperationalError:  # database saturated (lock timeout...): busy, not a 500
-            return _errors(request, 503, "", "The server is busy; try again in a moment.", "busy",
-                           headers={"Retry-After": str(intake.RETRY_AFTER)})
+            response = _errors(request, 503, "", "The server is busy; try again in a moment.", "busy",
+                               headers={"Retry-After": str(intake.RETRY_AFTER)})
+            return intake.busy_logged(response, what="booking API: database busy", level=logging.WARNING)
 
     return wrapper
 
@@ -361,11 +363,12 @@ def _answer_response(request, basket: Basket, state: str):
         return 200, _basket_body(request, basket, state)
     if state == "busy":
         body = _basket_body(request, basket, state)
-        return _errors(
+        response = _errors(
             request, 503, "", "The server is busy; your request is received and keeps its place in line.", "busy",
             headers={"Retry-After": str(intake.retry_after(basket))},
             **{k: body[k] for k in ("status", "basket", "poll")},
         )
+        return intake.busy_logged(response, what="basket received, every waiting slot taken", basket_id=basket.pk)
     response = _basket_response_202(request, basket)
     return response
 
@@ -399,7 +402,8 @@ def basket_post(request, payload: BasketIn, idempotency_key: str = Header(
     items = [i.dict() for i in payload.items]
     closed = gates.basket_gate(household=hh, items=items, now=timezone.now(), idempotency_key=key)
     if closed:  # suspended on the status board: nothing is received
-        return _errors(request, 503, "items", closed.message, closed.code, **closed.as_api())
+        return intake.busy_logged(_errors(request, 503, "items", closed.message, closed.code, **closed.as_api()),
+                                  what="booking API: booking suspended on the status board")
     try:
         outcome = intake.submit(
             household=hh, items=items, mode=payload.mode, actor=_actor(request), idempotency_key=key,
@@ -439,7 +443,8 @@ def booking_cancel(request, booking_id: int):
     now = timezone.now()
     closed = gates.cancellation_gate(booking=booking, now=now)
     if closed.closed:  # suspended on the status board: nothing is changed
-        return _errors(request, 503, "booking", closed.message, closed.code, **closed.as_api())
+        return intake.busy_logged(_errors(request, 503, "booking", closed.message, closed.code, **closed.as_api()),
+                                  what="booking API: cancellation suspended on the status board")
     booking = services.booking_cancel(booking=booking, actor=_actor(request), now=now)
     facts = booking_facts(booking, now)
     return {

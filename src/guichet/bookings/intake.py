@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from guichet.common.actor import Actor
@@ -102,6 +102,7 @@ class _Drainer:
         self.cond = threading.Condition()
         self.orgs: set[int] = set()
         self.waiters: dict[int, list[threading.Event]] = {}
+        self.answers: dict[int, tuple] = {}  # pk -> (status, result, answered_at), for waiters
         self.thread: threading.Thread | None = None
 
     # --- request side ---
@@ -114,7 +115,9 @@ class _Drainer:
                 self.thread.start()
             self.cond.notify_all()
 
-    def wait(self, basket: Basket, timeout: float) -> None:
+    def wait(self, basket: Basket, timeout: float) -> bool:
+        """Waits for the drainer to answer ``basket``; True (and the basket updated in place,
+        without a query) when it did within ``timeout``."""
         event = threading.Event()
         with self.cond:
             self.waiters.setdefault(basket.pk, []).append(event)
@@ -128,6 +131,11 @@ class _Drainer:
                     events.remove(event)
                 if not events:
                     self.waiters.pop(basket.pk, None)
+                answer = self.answers.pop(basket.pk, None)  # a double click's twin reads instead
+        if answer is None:
+            return False
+        basket.status, basket.result, basket.answered_at = answer
+        return True
 
     # --- drainer side ---
 
@@ -136,10 +144,14 @@ class _Drainer:
             waiting = list(self.waiters)
         if not waiting:
             return
-        done = set(Basket.objects.filter(pk__in=waiting, status=Basket.Status.DONE).values_list("pk", flat=True))
+        done = Basket.objects.filter(pk__in=waiting, status=Basket.Status.DONE).values_list(
+            "pk", "status", "result", "answered_at")
         with self.cond:
-            for pk in done:
-                for event in self.waiters.pop(pk, []):
+            for pk, *answer in done:
+                events = self.waiters.pop(pk, [])
+                if events:
+                    self.answers[pk] = tuple(answer)
+                for event in events:
                     event.set()
 
     def _run(self) -> None:
@@ -217,6 +229,16 @@ class _Pace:
         return int(min(MAX_RETRY_AFTER, max(RETRY_AFTER, math.ceil(ahead / rate))))
 
 
+def busy_logged(response, *, what: str, basket_id: int | None = None, level: int = logging.INFO):
+    """A 503 "busy" (or "closed") is an expected answer, not a server error: Django would log
+    every one at ERROR ("Service Unavailable: /api/...") and a rush would flood the error log.
+    Logs it once here, at ``level``, with ids only (no name, no address, no path that could
+    identify a family), and tells Django it is logged. Returns the response."""
+    log.log(level, "%s: HTTP %s%s", what, response.status_code, f" (basket #{basket_id})" if basket_id else "")
+    response._has_been_logged = True  # Django's log_response skips a response marked so
+    return response
+
+
 def retry_after(basket: Basket) -> int:
     """Seconds before asking again about a received basket: about when its turn should come."""
     return _Pace.retry_after(basket)
@@ -258,25 +280,11 @@ class Outcome:
 
 def receive(*, household, items, mode, actor, now, idempotency_key, channel) -> Basket:
     """The receipt alone (the basket's place in line), or the basket already received under
-    this key. Raises ``services.BookingError`` on bad input."""
-    key = str(idempotency_key or "").strip()
-    existing = Basket.objects.filter(household=household, idempotency_key=key).first()
-    if existing is not None:
-        return existing
-    if not key or len(key) > services.MAX_KEY_LENGTH:
-        raise services.BookingError("invalid_key", "Idempotency-Key: 1 to 100 characters.", "idempotency_key")
-    if mode not in Basket.Mode.values:
-        raise services.BookingError("invalid_mode", "mode: all_or_nothing or partial.", "mode")
-    cleaned = services._clean_items(items)  # noqa: SLF001 - same checks as basket_submit
-    try:
-        return services._receive(  # noqa: SLF001 - the receipt step of basket_submit
-            household=household, items=cleaned, mode=mode, actor=actor, now=now, key=key, channel=channel
-        )
-    except IntegrityError:
-        existing = Basket.objects.filter(household=household, idempotency_key=key).first()
-        if existing is None:
-            raise
-        return existing
+    this key: ``services.basket_receive``. Raises ``services.BookingError`` on bad input."""
+    return services.basket_receive(
+        household=household, items=items, mode=mode, actor=actor, now=now, idempotency_key=idempotency_key,
+        channel=channel,
+    )
 
 
 def threads_usable() -> bool:
@@ -321,8 +329,8 @@ def answer(basket: Basket, *, actor=None, wait: float | None = None) -> Outcome:
             except OperationalError:
                 log.warning("basket #%s: database busy, left in line", basket.pk)
                 return Outcome(basket, "busy")
-        else:
-            drainer().wait(basket, wait)
+        elif drainer().wait(basket, wait):
+            return Outcome(basket, "done")
     finally:
         sem.release()
     return read(basket)

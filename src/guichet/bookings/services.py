@@ -284,20 +284,15 @@ def _queue_offer_mail(entry_id: int) -> None:
 
 
 def _queue_confirmations(basket_ids: list[int]) -> None:
-    def send():
-        from .tasks import send_basket_confirmation
+    """One confirmation task for a drain's whole batch (one row, not one per basket), queued
+    when the answers are committed; the task sends each basket's e-mail on its own."""
 
-        # One transaction for the whole batch (one commit instead of one per basket); each
-        # enqueue in its own savepoint, so one that fails does not take the others with it.
+    def send():
+        from .tasks import send_basket_confirmations
+
         try:
-            with transaction.atomic():
-                for basket_id in basket_ids:
-                    try:
-                        with transaction.atomic():
-                            send_basket_confirmation.enqueue(basket_id)
-                    except Exception:  # noqa: BLE001 - a mail must never undo a committed answer
-                        log.exception("could not queue the confirmation e-mail for basket #%s", basket_id)
-        except Exception:  # noqa: BLE001
+            send_basket_confirmations.enqueue(list(basket_ids))
+        except Exception:  # noqa: BLE001 - a mail must never undo a committed answer
             log.exception("could not queue the confirmation e-mails of %s baskets", len(basket_ids))
 
     if basket_ids:
@@ -329,6 +324,44 @@ def _clean_items(items) -> list[dict]:
     return cleaned
 
 
+def basket_receive(
+    *,
+    household: Household,
+    items: list[dict],
+    mode: str,
+    actor: Actor,
+    now: dt.datetime,
+    idempotency_key: str,
+    channel: str = "portal",
+) -> Basket:
+    """The receipt alone: the basket's place in line (``seq``, its primary key), durable when
+    this returns; answered later, in receipt order, by whoever drains the queue (``basket_submit``
+    or the HTTP layer's drainer, ``intake``). The same ``idempotency_key`` returns the basket
+    already received under it, whatever its state, and acts no more. Raises ``BookingError`` on
+    bad input (nothing stored)."""
+    _check_now(now)
+    key = str(idempotency_key or "").strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise BookingError("invalid_key", _("This request has no valid identifier; reload the page."), "idempotency_key")
+    try:
+        if mode not in Basket.Mode.values:
+            raise BookingError("invalid_mode", _("Choose what to do if some days are full."), "mode")
+        cleaned = _clean_items(items)
+    except BookingError:
+        existing = Basket.objects.filter(household=household, idempotency_key=key).first()
+        if existing is not None:  # a retry of a received request answers as the request did
+            return existing
+        raise
+    try:
+        return _receive(household=household, items=cleaned, mode=mode, actor=actor, now=now, key=key,
+                        channel=channel)
+    except IntegrityError:  # this key was received before (a retry), or concurrently: that one wins
+        existing = Basket.objects.filter(household=household, idempotency_key=key).first()
+        if existing is None:
+            raise
+        return existing
+
+
 def basket_submit(
     *,
     household: Household,
@@ -341,26 +374,36 @@ def basket_submit(
 ) -> Basket:
     """Receive a basket, then answer it in receipt order. Returns the answered basket (its
     ``result`` lists each item's outcome). The same ``idempotency_key`` returns the same basket."""
-    _check_now(now)
-    key = str(idempotency_key or "").strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise BookingError("invalid_key", _("This request has no valid identifier; reload the page."), "idempotency_key")
-    existing = Basket.objects.filter(household=household, idempotency_key=key).first()
-    if existing is None:
-        if mode not in Basket.Mode.values:
-            raise BookingError("invalid_mode", _("Choose what to do if some days are full."), "mode")
-        cleaned = _clean_items(items)
-        try:
-            existing = _receive(household=household, items=cleaned, mode=mode, actor=actor, now=now, key=key,
-                                channel=channel)
-        except IntegrityError:  # the same key, received concurrently: the other one wins
-            existing = Basket.objects.filter(household=household, idempotency_key=key).first()
-            if existing is None:
-                raise
-    if existing.status != Basket.Status.DONE:
-        _drain_until(existing)
-        existing.refresh_from_db()
-    return existing
+    basket = basket_receive(household=household, items=items, mode=mode, actor=actor, now=now,
+                            idempotency_key=idempotency_key, channel=channel)
+    if basket.status != Basket.Status.DONE:
+        _drain_until(basket)
+        basket.refresh_from_db()
+    return basket
+
+
+_RECEIPT_SQL: str | None = None
+
+
+def _receipt_sql() -> tuple[str, list]:
+    """The whole receipt in one statement: take the receipt lock, insert the basket unless its
+    key was already received (``ON CONFLICT DO NOTHING``), return the new primary key. Built once
+    from the model (quoted identifiers; every value is a parameter)."""
+    global _RECEIPT_SQL
+    meta = Basket._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    if _RECEIPT_SQL is None:
+        qn = connection.ops.quote_name
+        household, key = meta.get_field("household").column, meta.get_field("idempotency_key").column
+        _RECEIPT_SQL = (  # noqa: S608 - identifiers from the model, quoted; values are parameters
+            "WITH receipt_lock AS (SELECT pg_advisory_xact_lock(%s, %s)) "
+            "INSERT INTO {table} ({columns}) SELECT {values} FROM receipt_lock "
+            "ON CONFLICT ({household}, {key}) DO NOTHING RETURNING {pk}"
+        ).format(
+            table=qn(meta.db_table), columns=", ".join(qn(f.column) for f in fields),
+            values=", ".join(["%s"] * len(fields)), household=qn(household), key=qn(key), pk=qn(meta.pk.column),
+        )
+    return _RECEIPT_SQL, fields
 
 
 def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:
@@ -381,6 +424,21 @@ def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:
         channel=channel,
         actor_ref=actor.ref,
     )
+    if _is_postgres() and connection.get_autocommit() and not connection.in_atomic_block:
+        # One statement in autocommit mode is one transaction: the lock, the INSERT and the
+        # COMMIT happen inside the server, with no round trip (and no wait for this process's
+        # GIL) while the lock is held.
+        sql, fields = _receipt_sql()
+        params = [RECEIPT_LOCK, int(household.organisation_id)]
+        params += [f.get_db_prep_save(f.pre_save(basket, add=True), connection) for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:  # the same key, received concurrently: the other one wins
+            raise IntegrityError("bookings_basket_idem_unique")
+        basket.pk = row[0]
+        basket._state.adding = False
+        return basket
     with transaction.atomic(durable=True):
         _advisory_lock(RECEIPT_LOCK, household.organisation_id)
         basket.save(force_insert=True)

@@ -51,6 +51,24 @@ def send_waitlist_offer(entry_id: int) -> bool:
 @task()
 def send_basket_confirmation(basket_id: int) -> bool:
     """After a basket is answered: the outcome of each day, in French, to the household."""
+    return _confirm_basket(basket_id)
+
+
+@task()
+def send_basket_confirmations(basket_ids: list[int]) -> int:
+    """The confirmations of a drain's batch (one task for up to 200 answered baskets): each
+    basket's e-mail on its own, so one that fails does not keep the others from being sent.
+    Returns how many were sent."""
+    sent = 0
+    for basket_id in basket_ids:
+        try:
+            sent += bool(_confirm_basket(int(basket_id)))
+        except Exception:  # noqa: BLE001 - one failed e-mail must not stop the batch
+            log.exception("could not send the confirmation e-mail of basket #%s", basket_id)
+    return sent
+
+
+def _confirm_basket(basket_id: int) -> bool:
     from .models import Basket, Child, Session, Unit
 
     basket = Basket.objects.select_related("household").filter(pk=basket_id, status=Basket.Status.DONE).first()

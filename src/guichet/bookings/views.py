@@ -191,7 +191,9 @@ def basket_submit(request, portal):
     closed = gates.basket_gate(household=family.household, items=items, now=timezone.now(),
                                idempotency_key=form.cleaned_data["idempotency_key"])
     if closed:  # suspended on the status board: nothing is received (docs/guide-degraded-mode.md)
-        return render(request, "recovery/closed_family.html", _ctx(family, gate=closed, back=back), status=503)
+        return intake.busy_logged(
+            render(request, "recovery/closed_family.html", _ctx(family, gate=closed, back=back), status=503),
+            what="family portal: booking suspended on the status board")
     try:
         # Received first (its place in line), then answered; when the server is saturated the
         # result page says "in line, your place is kept" and answers on refresh.
@@ -236,7 +238,9 @@ def cancel(request, portal, pk):
         closed = gates.cancellation_gate(booking=booking, now=now)
         if closed.closed:  # suspended on the status board: nothing is changed
             back = reverse("bookings:home", args=[portal])
-            return render(request, "recovery/closed_family.html", _ctx(family, gate=closed, back=back), status=503)
+            return intake.busy_logged(
+                render(request, "recovery/closed_family.html", _ctx(family, gate=closed, back=back), status=503),
+                what="family portal: cancellation suspended on the status board")
         try:
             booking = services.booking_cancel(booking=booking, actor=_actor(request), now=now)
         except services.BookingError as exc:
