@@ -580,9 +580,7 @@ def verify_backup(*, archive: Path, key: bytes, progress: Progress = _quiet) -> 
 
 
 def _check_empty(db: Database) -> None:
-    if db.engine == "sqlite":
-        if db._is_memory():
-            raise BackupError("cannot restore into an in-memory SQLite database: give a file (DATABASE_URL)")
+    if db.engine == "sqlite" and not db._is_memory():
         path = Path(db.name)
         if not path.exists():
             if not path.parent.is_dir():
@@ -597,6 +595,8 @@ def _check_empty(db: Database) -> None:
             f"the target database {db.describe()} is not empty ({len(tables)} tables, e.g. {tables[0]}): "
             "restore only into an empty database (PostgreSQL: dropdb and createdb; SQLite: a new file)"
         )
+    if db._is_memory():
+        raise BackupError("cannot restore into an in-memory SQLite database: give a file (DATABASE_URL)")
 
 
 def _check_media_empty(media_root: Path) -> None:
