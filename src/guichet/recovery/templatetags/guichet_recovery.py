@@ -15,3 +15,10 @@ def online_notices(household, *functions):
         return {"notices": []}
     return {"notices": gates.notices(organisation_id=household.organisation_id, functions=functions,
                                      now=timezone.now())}
+
+
+@register.filter
+def euros(cents) -> str:
+    from guichet.common.money import format_euros
+
+    return format_euros(int(cents or 0))
