@@ -116,7 +116,7 @@ def test_gaps_are_reported_until_entered_or_declared_void(world):
 def test_forms_compete_for_places_in_the_order_they_were_handed_in(world):
     """One place left; three families' forms, typed in any order in one import file: the one
     handed in first gets it, the others are refused (partial mode: waiting list)."""
-    session = world.session()  # capacity 1
+    world.session()  # capacity 1
     families = [world.household() for _ in range(3)]
     times = ["2024-11-27 10:40", "2024-11-27 09:05", "2024-11-27 11:30"]
     lines = ["series;number;received_at;household;child;activity;site;date;unit"]
@@ -188,7 +188,7 @@ def test_import_errors_name_the_line_and_column_and_enter_nothing(world):
 def test_a_paper_deposit_keeps_its_receipt_number_and_original_time(world):
     hh, _ = world.household()
     when = paris(2024, 11, 22, 16, 30)
-    result = paper.paper_deposit_record(organisation=world.org, series="R2024", number=31, received_at=when,
+    paper.paper_deposit_record(organisation=world.org, series="R2024", number=31, received_at=when,
                                         household=hh, amount_cents=4500, method="cheque", reference="chq 1234567",
                                         actor=AGENT, now=ENTERED)
     payment = Payment.objects.get()
