@@ -1135,11 +1135,24 @@ def attendance_record(*, booking: Booking, present: bool, actor: Actor, now: dt.
 # --- waiting lists -------------------------------------------------------------------------------------
 
 
+def offer_expiry(session: Session, now: dt.datetime) -> dt.datetime | None:
+    """Until when a place offered ``now`` is kept: ``offer_hours`` later, but never past the eve
+    of the session (23:59:59, Paris): the family must know before the day whether the child
+    comes, and the centre whether the place is taken. None when that moment is already past
+    (the day itself: the place is not offered, an agent can still book it)."""
+    eve = session.date - dt.timedelta(days=1)
+    last = dt.datetime(eve.year, eve.month, eve.day, 23, 59, 59, tzinfo=PARIS)
+    expires = min(now + dt.timedelta(hours=session.activity.offer_hours), last)
+    return expires if expires > now else None
+
+
 def _offer_next(session: Session, actor: Actor, now) -> WaitlistEntry | None:
     """Offer free places to the first waiting entries (receipt order) whose unit fits; the
-    places are held for them. Returns the first entry offered. Inside the caller's transaction."""
+    places are held for them until ``offer_expiry``. Returns the first entry offered. Inside the
+    caller's transaction."""
     session = Session.objects.select_related("activity").get(pk=session.pk)
-    if session.closed:
+    expires = offer_expiry(session, now)
+    if session.closed or expires is None:
         return None
     first = None
     for entry in WaitlistEntry.objects.filter(session=session, status=WaitlistEntry.Status.WAITING).select_related(
@@ -1153,11 +1166,12 @@ def _offer_next(session: Session, actor: Actor, now) -> WaitlistEntry | None:
             continue
         entry.status = WaitlistEntry.Status.OFFERED
         entry.offered_at = now
-        entry.offer_expires_at = now + dt.timedelta(hours=session.activity.offer_hours)
+        entry.offer_expires_at = expires
         entry.save(update_fields=["status", "offered_at", "offer_expires_at"])
         journal_append(
             actor=actor, operation="bookings.waitlist.offer", objects=[entry, session],
-            details={"hours": session.activity.offer_hours}, organisation_id=entry.organisation_id, now=now,
+            details={"hours": session.activity.offer_hours, "until": expires.isoformat()},
+            organisation_id=entry.organisation_id, now=now,
         )
         _queue_offer_mail(entry.pk)
         first = first or entry

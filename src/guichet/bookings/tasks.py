@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.mail import EmailMessage
+from django.urls import reverse
 from django.utils import translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django_tasks import task
 
@@ -20,20 +23,24 @@ log = logging.getLogger(__name__)
 
 @task()
 def send_waitlist_offer(entry_id: int) -> bool:
-    """Tell the household a place is held for them, and until when."""
+    """Tell the household a place is held for them: which day, until when (in plain French), and
+    the links to answer (the offer on the family portal's home page) and to the calendar."""
     entry = (
-        WaitlistEntry.objects.select_related("household", "child", "session__activity", "session__site", "unit")
+        WaitlistEntry.objects.select_related(
+            "household", "child", "session__activity", "session__site", "unit", "organisation__portal")
         .filter(pk=entry_id, status=WaitlistEntry.Status.OFFERED)
         .first()
     )
     if entry is None or not entry.household.email:
         return False
+    portal = entry.organisation.portal.slug
+    base = settings.GUICHET_PUBLIC_URL
     with translation.override("fr"):
         values = {
             "child": entry.child.first_name,
             "activity": entry.session.activity.name,
             "site": entry.session.site.name,
-            "date": entry.session.date.strftime("%d/%m/%Y"),
+            "date": date_format(entry.session.date, "l j F Y"),
             "unit": entry.unit.name,
             "until": format_deadline(entry.offer_expires_at, with_year=True) if entry.offer_expires_at else "",
         }
@@ -43,6 +50,10 @@ def send_waitlist_offer(entry_id: int) -> bool:
             "It is kept for you until %(until)s. Accept or decline it in your family portal; "
             "after that time it goes to the next family on the waiting list.\n"
         ) % values
+        body += "\n" + _("Accept or decline the place: %(answer)s\nYour children's calendar: %(calendar)s\n") % {
+            "answer": f"{base}{reverse('bookings:home', args=[portal])}#offre-{entry.pk}",
+            "calendar": f"{base}{reverse('bookings:calendar', args=[portal])}",
+        }
     EmailMessage(subject, body, None, [entry.household.email]).send()
     log.info("waiting-list offer e-mail sent for entry #%s", entry.pk)
     return True
