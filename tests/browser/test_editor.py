@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from guichet.accounts.models import EditorRole
 from guichet.catalog.models import Portal
+from tests.accounts.helpers import current_code, enrolled_device
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TEXT = "Les factures d'eau reprennent : premier envoi le 1er juillet."
@@ -15,6 +16,7 @@ TEXT = "Les factures d'eau reprennent : premier envoi le 1er juillet."
 def test_editor_publishes_an_update_seen_on_the_public_page_and_feed(live_server, desktop, axe, seeds):
     user = get_user_model().objects.create_user("com", "com@example.org", "un mot de passe solide 42")
     EditorRole.objects.create(user=user, portal=Portal.objects.get(slug="saint-nazaire"))
+    device = enrolled_device(user)
     page = desktop
 
     page.goto(f"{live_server.url}/manage/status/saint-nazaire/")
@@ -22,6 +24,10 @@ def test_editor_publishes_an_update_seen_on_the_public_page_and_feed(live_server
     page.fill("input[name=username]", "com")
     page.fill("input[name=password]", "un mot de passe solide 42")
     page.locator("main form button[type=submit]").click()
+    # Staff: the second step, a code from the authenticator app (tests/accounts/helpers.py).
+    page.wait_for_url(re.compile(r"/accounts/two-factor/"))
+    page.fill("input[name=code]", current_code(device))
+    page.locator("main form button[type=submit]").first.click()
     page.wait_for_url(re.compile(r"/manage/status/saint-nazaire/$"))
     axe(page)
 

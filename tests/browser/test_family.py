@@ -11,6 +11,7 @@ import time_machine
 from django.contrib.auth import get_user_model
 
 from guichet.bookings.models import AgentRole, Booking, Guardian, Justification
+from tests.accounts.helpers import current_code, enrolled_device
 from tests.bookings.test_services import BEFORE, World, paris
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,6 +32,11 @@ def login(page, base, username, next_url):
     page.locator("#id_password").fill("correct horse battery")
     page.locator("form").get_by_role("button").last.click()
     page.wait_for_load_state()
+    if "/accounts/two-factor/" in page.url:  # staff: the code from the authenticator app
+        user = get_user_model().objects.get(username=username)
+        page.locator("input[name=code]").fill(current_code(enrolled_device(user)))
+        page.locator("main form button[type=submit]").first.click()
+        page.wait_for_load_state()
 
 
 @pytest.fixture
@@ -44,6 +50,7 @@ def town(db, settings, tmp_path):
     Guardian.objects.create(organisation=world.org, household=hh, user=parent)
     agent = User.objects.create_user("agent", password="correct horse battery")
     AgentRole.objects.create(organisation=world.org, user=agent)
+    enrolled_device(agent)
     return world, hh, child
 
 

@@ -20,6 +20,7 @@ from guichet.common.actor import Actor
 
 from . import twofactor
 from .forms import CodeForm, SetupCodeForm
+from .models import StaffRole
 from .selectors import is_staff_member, roles_of
 
 
@@ -59,10 +60,12 @@ def after_login(request):
 def staff_home(request):
     """A staff member's spaces: one link per role, and their second-factor settings."""
     rows = roles_of(request.user)
+    labels = {"editor": gettext("Status editor"), "agent": gettext("Booking agent"),
+              **{k: str(v) for k, v in StaffRole.Kind.choices}}
     portals_edit = sorted({p for k, p, _s in rows if k == "editor"})
     portals_agent = sorted({p for k, p, _s in rows if k == "agent"})
     return render(request, "accounts/staff_home.html", {
-        "rows": rows, "portals_edit": portals_edit, "portals_agent": portals_agent,
+        "rows": [(labels[k], p, s) for k, p, s in rows], "portals_edit": portals_edit, "portals_agent": portals_agent,
         "codes_left": twofactor.recovery_codes_left(request.user),
     })
 
