@@ -25,7 +25,7 @@ from guichet.common.actor import Actor
 from guichet.common.money import format_euros
 from guichet.journal.services import journal_append
 
-from . import rules, sepa
+from . import bulk, rules, sepa
 from .models import (
     Contract,
     Creditor,
@@ -373,17 +373,11 @@ def _creditor(organisation: Organisation) -> Creditor:
     return creditor
 
 
-def _schedule_rows(organisation, contract_id, customer_id, year, basis, credit, creditor, now):
-    schedule = Schedule(organisation=organisation, contract_id=contract_id, year=year, basis=basis,
-                        credit_applied=credit, created_at=now)
+def _schedule_parts(year: int, basis: int, credit: int, creditor: Creditor) -> list[tuple[int, dt.date, int]]:
+    """``(number, due date, amount)`` of a schedule's instalments (zero amounts are left out)."""
     dates = rules.schedule_due_dates(year, creditor.instalment_count, day=creditor.instalment_day)
-    instalments = [
-        Instalment(organisation=organisation, schedule=schedule, customer_id=customer_id, number=i,
-                   due_date=d, amount=a)
-        for i, (d, a) in enumerate(zip(dates, rules.schedule_amounts(basis - credit, len(dates)), strict=True), start=1)
-        if a > 0
-    ]
-    return schedule, instalments
+    amounts = rules.schedule_amounts(basis - credit, len(dates))
+    return [(n, d, a) for n, (d, a) in enumerate(zip(dates, amounts, strict=True), start=1) if a > 0]
 
 
 def schedule_create(*, contract: Contract, year: int, basis: int, actor: Actor, now: dt.datetime) -> Schedule:
@@ -396,10 +390,11 @@ def schedule_create(*, contract: Contract, year: int, basis: int, actor: Actor, 
         raise WaterError("contract", "this customer is not a monthly payer")
     try:
         with transaction.atomic(durable=True):
-            schedule, instalments = _schedule_rows(contract.organisation, contract.pk, contract.customer_id, year,
-                                                   basis, 0, creditor, now)
-            schedule.save()
-            Instalment.objects.bulk_create(instalments)
+            schedule = Schedule.objects.create(organisation=contract.organisation, contract=contract, year=year,
+                                               basis=basis, created_at=now)
+            instalments = Instalment.objects.bulk_create([
+                Instalment(organisation=contract.organisation, schedule=schedule, customer_id=contract.customer_id,
+                           number=n, due_date=d, amount=a) for n, d, a in _schedule_parts(year, basis, 0, creditor)])
             _journal(actor, "water.schedule_create", contract.organisation, [schedule, contract],
                      {"year": year, "basis": basis, "instalments": len(instalments)}, None, now)
     except IntegrityError:
@@ -464,7 +459,7 @@ def debit_run_create(*, organisation: Organisation, collection_date: dt.date, du
     creditor = _creditor(organisation)
     with transaction.atomic(durable=True):
         candidates = list(
-            Instalment.objects.select_for_update()
+            Instalment.objects.select_for_update(of=("self",))
             .filter(organisation=organisation, state=Instalment.State.PLANNED, due_date__gte=due_from,
                     due_date__lte=due_until)
             .order_by("pk").values("id", "customer_id", "amount", "due_date", "number", "schedule_id",
@@ -608,16 +603,21 @@ class _Billed:
     start_index: int
     end_date: dt.date
     end_index: int
-    estimated: Reading | None
+    estimated: dict | None  # an estimated reading to save
 
 
 def _billing_state(organisation: Organisation, contract_ids: list[int]) -> dict[int, tuple[dt.date, int]]:
     """Where each contract's billing stopped: the last invoice's end reading, else the move-in."""
     state: dict[int, tuple[dt.date, int]] = {}
-    for cid, d, i in (Contract.objects.filter(organisation=organisation, pk__in=contract_ids)
-                      .values_list("pk", "start", "start_index")):
-        state[cid] = (d, i)
-    for cid, d, i in (Invoice.objects.filter(organisation=organisation).order_by("contract_id", "end_reading_date")
+    contracts = Contract.objects.filter(organisation=organisation)
+    invoices = Invoice.objects.filter(organisation=organisation)
+    if len(contract_ids) <= 500:  # a run over many contracts reads the organisation's, without a huge IN list
+        contracts, invoices = contracts.filter(pk__in=contract_ids), invoices.filter(contract_id__in=contract_ids)
+    wanted = set(contract_ids)
+    for cid, d, i in contracts.values_list("pk", "start", "start_index"):
+        if cid in wanted:
+            state[cid] = (d, i)
+    for cid, d, i in (invoices.order_by("contract_id", "end_reading_date")
                       .values_list("contract_id", "end_reading_date", "end_index")):
         if cid in state:
             state[cid] = (d, i)
@@ -640,20 +640,27 @@ def _end_reading(organisation, meter_id, history, start: tuple[dt.date, int], un
             return _Billed(start[0], start[1], d, i, None)
         return None
     estimate = max(estimate, start[1]) if not actual or max(actual)[0] <= start[0] else estimate
-    reading = Reading(organisation=organisation, meter_id=meter_id, date=until, index=estimate,
-                      kind=Reading.Kind.ESTIMATED, recorded_at=now)
+    reading = {"organisation_id": organisation.pk, "meter_id": meter_id, "date": until, "index": estimate,
+               "kind": Reading.Kind.ESTIMATED, "recorded_at": now}
     return _Billed(start[0], start[1], until, estimate, reading)
 
 
 def _invoice(organisation, contract_id, number, kind, issued_on, sub_period, billed: _Billed, bill: rules.Bill,
-             deducted: int, now, schedule_id=None) -> Invoice:
-    return Invoice(organisation=organisation, contract_id=contract_id, schedule_id=schedule_id, number=number,
-                   kind=kind, issued_on=issued_on, period_start=min(sub_period[0], billed.start_date),
-                   period_end=max(sub_period[1], billed.end_date), start_index=billed.start_index,
-                   end_index=billed.end_index, end_reading_date=billed.end_date,
-                   lines=[ln.as_dict() for ln in bill.lines], vat=bill.vat, total_excl_vat=bill.total_excl_vat,
-                   total_vat=bill.total_vat, total=bill.total, deducted=deducted,
-                   balance=bill.total - deducted, created_at=now)
+             deducted: int, now, schedule_id=None) -> dict:
+    """An invoice's values (a plain dict: the runs write thousands of them at once)."""
+    return {"organisation_id": organisation.pk, "contract_id": contract_id, "schedule_id": schedule_id,
+            "number": number, "kind": kind, "issued_on": issued_on,
+            "period_start": min(sub_period[0], billed.start_date), "period_end": max(sub_period[1], billed.end_date),
+            "start_index": billed.start_index, "end_index": billed.end_index, "end_reading_date": billed.end_date,
+            "lines": [ln.as_dict() for ln in bill.lines], "vat": bill.vat, "total_excl_vat": bill.total_excl_vat,
+            "total_vat": bill.total_vat, "total": bill.total, "deducted": deducted, "balance": bill.total - deducted,
+            "credit_action": "", "created_at": now}
+
+
+def _balance_instalment(organisation, invoice: dict, customer_id: int, issued_on: dt.date) -> dict:
+    return {"organisation_id": organisation.pk, "schedule_id": None, "invoice_id": invoice["id"],
+            "customer_id": customer_id, "number": 1, "due_date": issued_on + dt.timedelta(days=BALANCE_DUE_DAYS),
+            "amount": invoice["balance"], "state": Instalment.State.PLANNED, "note": ""}
 
 
 @dataclass
@@ -695,15 +702,15 @@ def regularisation_run(*, organisation: Organisation, year: int, readings_until:
     with transaction.atomic(durable=True):
         schedules = list(
             Schedule.objects.select_for_update(of=("self",))
-            .filter(organisation=organisation, year=year, status=Schedule.Status.OPEN)
-            .select_related("contract", "contract__meter", "contract__delivery_point", "contract__customer")
-            .order_by("pk")
+            .filter(organisation=organisation, year=year, status=Schedule.Status.OPEN).order_by("pk")
+            .values_list("pk", "contract_id", "contract__customer_id", "contract__meter_id", "contract__start",
+                         "contract__end", "contract__meter__diameter", "contract__delivery_point__sanitation",
+                         "contract__customer__reference", "contract__customer__credit_preference")
         )
         report.schedules = len(schedules)
         if not schedules:
             raise WaterError("year", f"no running schedule for {year}: nothing to regularise")
-        contract_ids = [s.contract_id for s in schedules]
-        billed_to = _billing_state(organisation, contract_ids)
+        billed_to = _billing_state(organisation, [row[1] for row in schedules])
         histories: dict[int, list[tuple[dt.date, int, str]]] = defaultdict(list)
         for mid, d, i, k in (Reading.objects.filter(organisation=organisation, date__lte=readings_until)
                              .values_list("meter_id", "date", "index", "kind")):
@@ -721,100 +728,90 @@ def regularisation_run(*, organisation: Organisation, year: int, readings_until:
         next_taken = set(Schedule.objects.filter(organisation=organisation, year=year + 1)
                          .values_list("contract_id", flat=True))
         sub_start, sub_end = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
-        done: list[tuple[Schedule, Invoice, str]] = []
-        estimated: list[Reading] = []
-        for n, s in enumerate(schedules, start=1):
-            c = s.contract
-            billed = _end_reading(organisation, c.meter_id, histories[c.meter_id], billed_to[c.pk], readings_until, now)
+        invoices: list[dict] = []
+        estimated: list[dict] = []
+        left_open: list[int] = []
+        new_schedules: list[dict] = []
+        parts: list[tuple[dict, list[tuple[int, dt.date, int]]]] = []
+        balances: list[dict] = []
+        for n, (sid, cid, customer_id, meter_id, start, end, diameter, sanitation, ref, preference) in enumerate(
+                schedules, start=1):
+            billed = _end_reading(organisation, meter_id, histories[meter_id], billed_to[cid], readings_until, now)
             if billed is None:
-                report.anomalies.append(f"contract {c.pk} (customer {c.customer.reference}): no reading and no "
-                                        f"history to estimate one; left open")
+                report.anomalies.append(f"contract {cid} (customer {ref}): no reading and no history to estimate "
+                                        f"one; left open")
+                left_open.append(sid)
                 continue
-            period = (max(sub_start, c.start), min(sub_end, c.end) if c.end else sub_end)
+            period = (max(sub_start, start), min(sub_end, end) if end else sub_end)
             try:
-                bill = rules.compute_bill(tariffs=tariffs, diameter=c.meter.diameter,
-                                          sanitation=c.delivery_point.sanitation, subscription_period=period,
+                bill = rules.compute_bill(tariffs=tariffs, diameter=diameter, sanitation=sanitation,
+                                          subscription_period=period,
                                           consumption_period=(billed.start_date, billed.end_date),
                                           consumption=billed.end_index - billed.start_index)
             except rules.RuleError as e:
-                report.anomalies.append(f"contract {c.pk} (customer {c.customer.reference}): {e}; left open")
+                report.anomalies.append(f"contract {cid} (customer {ref}): {e}; left open")
+                left_open.append(sid)
                 continue
             if billed.estimated is not None:
                 estimated.append(billed.estimated)
-            deducted = collected[s.pk]
-            inv = _invoice(organisation, c.pk, "", Invoice.Kind.REGULARISATION, issued_on, period, billed, bill,
-                           deducted, now, schedule_id=s.pk)
-            done.append((s, inv, c.customer.credit_preference))
+            inv = _invoice(organisation, cid, "", Invoice.Kind.REGULARISATION, issued_on, period, billed, bill,
+                           collected[sid], now, schedule_id=sid)
+            invoices.append(inv)
+            report.billed += inv["total"]
+            report.collected += inv["deducted"]
+            credit = 0
+            if inv["balance"] > 0:
+                report.due += inv["balance"]
+                balances.append((inv, customer_id))
+            elif inv["balance"] < 0:
+                if preference == Customer.Credit.CARRY_OVER and end is None and cid not in next_taken:
+                    credit = min(-inv["balance"], max(inv["total"], 0))
+                    inv["credit_action"] = Invoice.CreditAction.CARRY_OVER
+                    report.credit_carried += credit
+                    report.credit_refunded += -inv["balance"] - credit
+                else:
+                    inv["credit_action"] = Invoice.CreditAction.REFUND
+                    report.credit_refunded += -inv["balance"]
+            if end is None and cid not in next_taken:
+                basis = max(inv["total"], 0)
+                sched = {"organisation_id": organisation.pk, "contract_id": cid, "year": year + 1, "basis": basis,
+                         "credit_applied": credit, "status": Schedule.Status.OPEN, "created_at": now}
+                new_schedules.append(sched)
+                parts.append((sched, [(customer_id, *p) for p in _schedule_parts(year + 1, basis, credit, creditor)]))
             if progress and n % 1000 == 0:
                 progress(n, len(schedules))
-        numbers = _numbers(organisation, f"R{year}", len(done))
-        for (_, inv, _), number in zip(done, numbers, strict=True):
-            inv.number = number
-        Invoice.objects.bulk_create([inv for _, inv, _ in done], batch_size=BATCH)
-        if not all(inv.pk for _, inv, _ in done):  # SQLite before 3.35 gives no ids back
-            by_number = dict(Invoice.objects.filter(organisation=organisation, number__in=numbers).values_list("number", "pk"))
-            for _, inv, _ in done:
-                inv.pk = by_number[inv.number]
-        Reading.objects.bulk_create(estimated, batch_size=BATCH)
+        for inv, pk, number in zip(invoices, bulk.reserve_ids(Invoice, len(invoices)),
+                                   _numbers(organisation, f"R{year}", len(invoices)), strict=True):
+            inv["id"], inv["number"] = pk, number
+        for sched, pk in zip(new_schedules, bulk.reserve_ids(Schedule, len(new_schedules)), strict=True):
+            sched["id"] = pk
+        instalments = [_balance_instalment(organisation, inv, customer_id, issued_on) for inv, customer_id in balances]
+        for sched, rows in parts:
+            instalments.extend({"organisation_id": organisation.pk, "schedule_id": sched["id"], "invoice_id": None,
+                                "customer_id": customer_id, "number": number, "due_date": due, "amount": amount,
+                                "state": Instalment.State.PLANNED, "note": ""}
+                               for customer_id, number, due, amount in rows)
+        # The schedules regularised now: their planned instalments are replaced by the invoice.
+        regularised = (Schedule.objects.filter(organisation=organisation, year=year, status=Schedule.Status.OPEN)
+                       .exclude(pk__in=left_open))
+        Instalment.objects.filter(schedule__in=regularised, state=Instalment.State.PLANNED).update(
+            state=Instalment.State.CANCELLED, note="regularised")
+        regularised.update(status=Schedule.Status.REGULARISED)
+        bulk.insert_rows(Invoice, invoices)
+        bulk.insert_rows(Reading, estimated)
+        bulk.insert_rows(Schedule, new_schedules)
+        bulk.insert_rows(Instalment, instalments)
+        report.invoices = len(invoices)
         report.estimated_readings = len(estimated)
-        new_instalments: list[Instalment] = []
-        new_schedules: list[tuple[Schedule, list[Instalment]]] = []
-        for s, inv, preference in done:
-            c = s.contract
-            report.invoices += 1
-            report.billed += inv.total
-            report.collected += inv.deducted
-            credit = 0
-            if inv.balance > 0:
-                report.due += inv.balance
-                new_instalments.append(Instalment(
-                    organisation=organisation, invoice_id=inv.pk, customer_id=c.customer_id, number=1,
-                    due_date=issued_on + dt.timedelta(days=BALANCE_DUE_DAYS), amount=inv.balance))
-            elif inv.balance < 0:
-                supplied_next = c.end is None
-                if preference == Customer.Credit.CARRY_OVER and supplied_next and c.pk not in next_taken:
-                    credit = min(-inv.balance, max(inv.total, 0))
-                    inv.credit_action = Invoice.CreditAction.CARRY_OVER
-                    report.credit_carried += credit
-                    report.credit_refunded += -inv.balance - credit
-                else:
-                    inv.credit_action = Invoice.CreditAction.REFUND
-                    report.credit_refunded += -inv.balance
-            if c.end is None and c.pk not in next_taken:
-                sched, insts = _schedule_rows(organisation, c.pk, c.customer_id, year + 1, max(inv.total, 0), credit,
-                                              creditor, now)
-                new_schedules.append((sched, insts))
-        for action in (Invoice.CreditAction.CARRY_OVER, Invoice.CreditAction.REFUND):
-            ids = [inv.pk for _, inv, _ in done if inv.credit_action == action]
-            for start in range(0, len(ids), BATCH):
-                Invoice.objects.filter(pk__in=ids[start:start + BATCH]).update(credit_action=action)
-        Instalment.objects.bulk_create(new_instalments, batch_size=BATCH)
-        Schedule.objects.bulk_create([s for s, _ in new_schedules], batch_size=BATCH)
-        if new_schedules and not new_schedules[0][0].pk:
-            ids = dict(Schedule.objects.filter(organisation=organisation, year=year + 1).values_list("contract_id", "pk"))
-            for s, _ in new_schedules:
-                s.pk = ids[s.contract_id]
-        rows = []
-        for s, insts in new_schedules:
-            for inst in insts:
-                inst.schedule = s
-                rows.append(inst)
-        Instalment.objects.bulk_create(rows, batch_size=BATCH)
         report.next_schedules = len(new_schedules)
-        report.next_instalments = len(rows)
-        report.next_total = sum(i.amount for i in rows)
-        regularised = [s.pk for s, _, _ in done]
-        for start in range(0, len(regularised), BATCH):
-            part = regularised[start:start + BATCH]
-            Instalment.objects.filter(schedule_id__in=part, state=Instalment.State.PLANNED).update(
-                state=Instalment.State.CANCELLED, note="regularised")
-            Schedule.objects.filter(pk__in=part).update(status=Schedule.Status.REGULARISED)
+        report.next_instalments = len(instalments) - len(balances)
+        report.next_total = sum(i["amount"] for i in instalments) - report.due
         run = RegularisationRun.objects.create(organisation=organisation, year=year, issued_on=issued_on,
                                                summary=report.as_summary(), created_at=now)
         report.run = run
         _journal(actor, "water.regularisation_run", organisation, [run],
                  {k: v for k, v in report.as_summary().items() if k != "anomalies"} | {"anomalies": len(report.anomalies)},
-                 [(inv.number, inv.total, inv.deducted) for _, inv, _ in done], now)
+                 [(inv["number"], inv["total"], inv["deducted"]) for inv in invoices], now)
     if progress:
         progress(report.schedules, report.schedules)
     return report
@@ -864,8 +861,8 @@ def contract_close(*, contract: Contract, end: dt.date, end_index: int, issued_o
             schedule.save(update_fields=["status"])
         Reading.objects.update_or_create(meter_id=contract.meter_id, date=end, defaults={
             "organisation": organisation, "index": end_index, "kind": Reading.Kind.ACTUAL, "recorded_at": now})
-        invoice = _invoice(organisation, contract.pk, _numbers(organisation, f"F{end.year}", 1)[0],
-                           Invoice.Kind.FINAL, issued_on, sub_period, billed, bill, deducted, now)
+        invoice = Invoice(**_invoice(organisation, contract.pk, _numbers(organisation, f"F{end.year}", 1)[0],
+                                     Invoice.Kind.FINAL, issued_on, sub_period, billed, bill, deducted, now))
         if invoice.balance < 0:
             invoice.credit_action = Invoice.CreditAction.REFUND
         invoice.save()
@@ -905,8 +902,8 @@ def periodic_invoice_run(*, organisation: Organisation, period_start: dt.date, p
         for mid, d, i, k in (Reading.objects.filter(organisation=organisation, date__lt=period_end)
                              .values_list("meter_id", "date", "index", "kind")):
             histories[mid].append((d, i, k))
-        made: list[Invoice] = []
-        estimated: list[Reading] = []
+        made: list[dict] = []
+        estimated: list[dict] = []
         for n, c in enumerate(contracts, start=1):
             until = period_end - dt.timedelta(days=1)
             billed = _end_reading(organisation, c.meter_id, histories[c.meter_id], billed_to[c.pk], until, now)
@@ -927,30 +924,25 @@ def periodic_invoice_run(*, organisation: Organisation, period_start: dt.date, p
                 billed = _Billed(start[0], start[1], start[0], start[1], None)
             elif billed.estimated is not None:
                 estimated.append(billed.estimated)
-            made.append(_invoice(organisation, c.pk, "", Invoice.Kind.PERIODIC, issued_on, sub, billed, bill, 0, now))
+            inv = _invoice(organisation, c.pk, "", Invoice.Kind.PERIODIC, issued_on, sub, billed, bill, 0, now)
+            made.append((inv, c.customer_id))
             if progress and n % 1000 == 0:
                 progress(n, len(contracts))
-        for inv, number in zip(made, _numbers(organisation, f"P{period_start.year}", len(made)), strict=True):
-            inv.number = number
-        Invoice.objects.bulk_create(made, batch_size=BATCH)
-        if made and not made[0].pk:
-            ids = dict(Invoice.objects.filter(organisation=organisation, number__in=[i.number for i in made])
-                       .values_list("number", "pk"))
-            for inv in made:
-                inv.pk = ids[inv.number]
-        Reading.objects.bulk_create(estimated, batch_size=BATCH)
-        customers = dict(Contract.objects.filter(pk__in=[i.contract_id for i in made]).values_list("pk", "customer_id"))
-        Instalment.objects.bulk_create([
-            Instalment(organisation=organisation, invoice_id=inv.pk, customer_id=customers[inv.contract_id], number=1,
-                       due_date=issued_on + dt.timedelta(days=BALANCE_DUE_DAYS), amount=inv.balance)
-            for inv in made if inv.balance > 0], batch_size=BATCH)
+        for (inv, _), pk, number in zip(made, bulk.reserve_ids(Invoice, len(made)),
+                                        _numbers(organisation, f"P{period_start.year}", len(made)), strict=True):
+            inv["id"], inv["number"] = pk, number
+        bulk.insert_rows(Invoice, [inv for inv, _ in made])
+        bulk.insert_rows(Reading, estimated)
+        bulk.insert_rows(Instalment, [_balance_instalment(organisation, inv, customer_id, issued_on)
+                                      for inv, customer_id in made if inv["balance"] > 0])
+        made = [inv for inv, _ in made]
         report.invoices = len(made)
-        report.billed = report.due = sum(i.total for i in made)
+        report.billed = report.due = sum(i["total"] for i in made)
         report.estimated_readings = len(estimated)
         _journal(actor, "water.periodic_invoice_run", organisation, [],
                  {"period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
                   "invoices": len(made), "billed": report.billed, "anomalies": len(report.anomalies)},
-                 [(i.number, i.total) for i in made], now)
+                 [(i["number"], i["total"]) for i in made], now)
     return report
 
 
