@@ -210,6 +210,9 @@ TASKS = {
     }
 }
 
+# --- Billing: who issues the invoices, how they are paid (docs/guide-finance.md, "Invoice PDFs") ---
+GUICHET_BILLING_ISSUERS_FILE = os.environ.get("GUICHET_BILLING_ISSUERS_FILE", "")
+
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",

@@ -2,11 +2,13 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from guichet.billing.api import router as billing_router
 from guichet.bookings.api import router as bookings_router
 from guichet.common import views as common_views
 from guichet.status.api import api
 
 api.add_router("/bookings", bookings_router)
+api.add_router("/billing", billing_router)
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
