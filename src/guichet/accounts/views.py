@@ -7,6 +7,7 @@ import segno
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -59,6 +60,8 @@ def after_login(request):
 @login_required
 def staff_home(request):
     """A staff member's spaces: one link per role, and their second-factor settings."""
+    if not is_staff_member(request.user):
+        raise PermissionDenied
     rows = roles_of(request.user)
     labels = {"editor": gettext("Status editor"), "agent": gettext("Booking agent"),
               **{k: str(v) for k, v in StaffRole.Kind.choices}}
