@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from . import selectors, services
 from .deadlines import RuleError, describe_deadline, format_deadline, parse_rule
@@ -288,3 +288,80 @@ def basket_lines(basket, children) -> list[dict]:
         })
     lines.sort(key=lambda line: (line["session"].date if line["session"] else dt.date.max, line["child"]))
     return lines
+
+
+# --- The month grid ------------------------------------------------------------------------------
+
+# One word per state for a day of the grid (a phone's seventh of a screen); the full words
+# (``STATES``) are read out by screen readers and given in the legend.
+SHORT_STATES = {
+    "booked": pgettext_lazy("calendar grid", "Booked"),
+    "offered": pgettext_lazy("calendar grid", "Offered"),
+    "waitlisted": pgettext_lazy("calendar grid", "Waiting"),
+    "free": pgettext_lazy("calendar grid", "Free"),
+    "full": pgettext_lazy("calendar grid", "Full"),
+    "not_open": pgettext_lazy("calendar grid", "Soon"),
+    "deadline_passed": pgettext_lazy("calendar grid", "Closed"),
+    "closed": pgettext_lazy("calendar grid", "Closed"),
+}
+# The state a day shows when it has several sessions (activities, centres): what the family has
+# (booked, an offer to answer, a waiting list) before what it could do.
+# The legend under the grid: each state's icon, short word and full words.
+STATES_LEGEND = [(code, SHORT_STATES[code], STATES[code]) for code in
+                 ("booked", "offered", "waitlisted", "free", "full", "not_open", "deadline_passed", "closed")]
+_DAY_PRIORITY = ["booked", "offered", "waitlisted", "free", "full", "not_open", "deadline_passed", "closed"]
+
+
+@dataclass
+class GridDay:
+    date: dt.date
+    in_month: bool
+    state: str = ""  # "" when there is no session that day
+    sessions: int = 0
+    position: int | None = None
+    link: str = ""  # the week's page, at this day, where it is booked or cancelled
+
+    @property
+    def short(self) -> str:
+        return str(SHORT_STATES.get(self.state, "")) if self.state else ""
+
+    @property
+    def label(self) -> str:
+        return state_label(self.state) if self.state else ""
+
+
+@dataclass
+class ChildGrid:
+    child: Child
+    weeks: list[list[GridDay]]
+
+
+def month_grid(view: CalendarView) -> list[ChildGrid]:
+    """The month of ``view`` (a "month" calendar view) as weeks of seven days, Monday first,
+    per child: each day with its state (the most telling of its sessions) and a link to the
+    week where it is booked."""
+    first, last = view.first, view.last
+    start = first - dt.timedelta(days=first.weekday())
+    end = last + dt.timedelta(days=6 - last.weekday())
+    out = []
+    for cc in view.children:
+        by_date = {day.date: day for day in cc.days}
+        weeks, week = [], []
+        day = start
+        while day <= end:
+            cell = GridDay(day, first <= day <= last)
+            found = by_date.get(day)
+            if found is not None and cell.in_month:
+                states = [c.state for c in found.cells]
+                cell.state = min(states, key=lambda s: _DAY_PRIORITY.index(s) if s in _DAY_PRIORITY else 99)
+                cell.sessions = len(found.cells)
+                cell.position = next((c.position for c in found.cells if c.state == "waitlisted" and c.position), None)
+                monday = day - dt.timedelta(days=day.weekday())
+                cell.link = f"?semaine={monday:%Y-%m-%d}&enfant={cc.child.pk}#jour-{cc.child.pk}-{day:%Y-%m-%d}"
+            week.append(cell)
+            if len(week) == 7:
+                weeks.append(week)
+                week = []
+            day += dt.timedelta(days=1)
+        out.append(ChildGrid(cc.child, weeks))
+    return out

@@ -21,6 +21,7 @@ urlpatterns = [
     # Families
     path("<slug:portal>/famille/", views.home, name="home"),
     path("<slug:portal>/famille/calendrier/", views.calendar, name="calendar"),
+    path("<slug:portal>/famille/calendrier/mois/", views.calendar_month, name="calendar-month"),
     path("<slug:portal>/famille/panier/", views.basket_submit, name="basket-submit"),
     path("<slug:portal>/famille/panier/<int:pk>/", views.basket_result, name="basket"),
     path("<slug:portal>/famille/reservations/<int:pk>/annuler/", views.cancel, name="cancel"),

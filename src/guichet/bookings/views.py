@@ -16,6 +16,7 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllo
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -39,8 +40,10 @@ from .present import (
     PARIS,
     basket_lines,
     booking_facts,
+    STATES_LEGEND,
     calendar_view,
     month_bounds,
+    month_grid,
     parse_month,
     parse_week,
     week_bounds,
@@ -133,18 +136,49 @@ def _period(request, today: dt.date):
     return "month", *month_bounds(*month)
 
 
+def _chosen_children(request, family: Family) -> tuple[str | None, list]:
+    """``?enfant=<id>``: one child of the household (404 for any other id), else all of them."""
+    only = request.GET.get("enfant")
+    if not only:
+        return None, family.children
+    children = [c for c in family.children if str(c.pk) == only]
+    if not children:
+        raise Http404
+    return only, children
+
+
+@login_required
+def calendar_month(request, portal):
+    """The month as a grid (weeks of seven days) per child: the state of each day in words,
+    each day linking to its week, where it is booked or cancelled. The month links swap the
+    grid in place with HTMX; without JavaScript they load the whole page."""
+    family = _family(request, portal)
+    now = timezone.now()
+    today = now.astimezone(PARIS).date()
+    month = parse_month(request.GET.get("mois", "")) if request.GET.get("mois") else (today.year, today.month)
+    if month is None:
+        raise Http404
+    first, last = month_bounds(*month)
+    only, children = _chosen_children(request, family)
+    data = calendar_view(
+        household=family.household, children=children, date_from=first, date_to=last, now=now, kind="month",
+    )
+    partial = request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+    response = render(
+        request, "bookings/_month_grid.html" if partial else "bookings/calendar_month.html",
+        _ctx(family, cal=data, grids=month_grid(data), only=only, legend=STATES_LEGEND, nav="calendar"),
+    )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
 @login_required
 def calendar(request, portal):
     family = _family(request, portal)
     now = timezone.now()
     today = now.astimezone(PARIS).date()
     kind, first, last = _period(request, today)
-    only = request.GET.get("enfant")
-    children = family.children
-    if only:
-        children = [c for c in children if str(c.pk) == only]
-        if not children:
-            raise Http404
+    only, children = _chosen_children(request, family)
     data = calendar_view(
         household=family.household, children=children, date_from=first, date_to=last, now=now, kind=kind,
     )
