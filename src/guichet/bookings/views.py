@@ -38,9 +38,9 @@ from .models import (
 )
 from .present import (
     PARIS,
+    STATES_LEGEND,
     basket_lines,
     booking_facts,
-    STATES_LEGEND,
     calendar_view,
     month_bounds,
     month_grid,
