@@ -157,10 +157,11 @@ def _account_ctx(staff: Staff, household: Household, **extra) -> dict:
     payments = [{"payment": p, "kind": present.kind_label(p.kind), "method": present.method_label(p.method)}
                 for p in selectors.household_payments(household=household)]
     values = {"amount": "", "method": "", "reference": "", "key": uuid.uuid4().hex}
+    forms = {"errors": {}, "values": values, "refund_errors": {},
+             "refund_values": {**values, "key": uuid.uuid4().hex, "reason": ""}, **extra}
     return _ctx(staff, household=household, balance=selectors.household_balance(household=household),
                 invoices=invoices, payments=payments, methods=[(m.value, m.label) for m in COUNTER_METHODS],
-                refund_methods=[(m.value, m.label) for m in PAYMENT_METHODS],
-                errors={}, values=values, refund_errors={}, refund_values={**values, "reason": ""}, **extra)
+                refund_methods=[(m.value, m.label) for m in PAYMENT_METHODS], **forms)
 
 
 @login_required
@@ -269,7 +270,8 @@ def _invoice_ctx(staff: Staff, inv: Invoice, **extra) -> dict:
     notes = list(Invoice.objects.filter(corrects=inv).order_by("pk"))
     return _ctx(staff, doc=doc, issuer=doc.issuer, state=present.due_state(inv, doc.due_now_cents, _today()),
                 credit_notes=notes, methods=[(m.value, m.label) for m in PAYMENT_METHODS],
-                errors={}, values={"amount": "", "method": "", "reference": "", "key": uuid.uuid4().hex}, **extra)
+                **{"errors": {}, "values": {"amount": "", "method": "", "reference": "", "key": uuid.uuid4().hex},
+                   **extra})
 
 
 @login_required
@@ -457,8 +459,9 @@ def _run_ctx(staff: Staff, run: InvoiceRun, request, **extra) -> dict:
         activities=", ".join(str(a) for a in run.activities.all()),
         refresh=run.status in (InvoiceRun.Status.CREATED, InvoiceRun.Status.RUNNING)
         or (pdfs is not None and pdfs[0] < pdfs[1]),
-        finalise_values={"issue_date": _today().isoformat(), "due_days": str(services.DEFAULT_DUE_DAYS)},
-        finalise_errors={}, issuer=present.issuer_for(staff.organisation), **extra)
+        issuer=present.issuer_for(staff.organisation),
+        **{"finalise_values": {"issue_date": _today().isoformat(), "due_days": str(services.DEFAULT_DUE_DAYS)},
+           "finalise_errors": {}, **extra})
 
 
 @login_required
