@@ -193,6 +193,18 @@ class Index:
         callers = [k for k in self.callers(key) if k not in _seen]
         return bool(callers) and all(self.covered(k, _seen | {key}) for k in callers)
 
+    def declared_read_only(self) -> dict[Key, str]:
+        """``JOURNAL_READ_ONLY = {"function": "why it writes nothing"}`` in a services module:
+        read-only helpers declared next to their code (a literal dict, checked like READ_ONLY)."""
+        found = {}
+        for module in self.modules.values():
+            value = module.globals.get("JOURNAL_READ_ONLY")
+            if isinstance(value, ast.Dict):
+                for k, v in zip(value.keys, value.values, strict=True):
+                    if isinstance(k, ast.Constant) and isinstance(v, ast.Constant):
+                        found[(module.name, str(k.value))] = str(v.value)
+        return found
+
     def service_functions(self) -> list[Function]:
         """The public top-level functions of every ``<app>/services.py``."""
         return [

@@ -165,3 +165,45 @@ def test_a_chain_that_extends_its_anchor_verifies():
     entries = build(6)
     anchor = Anchor(count=4, hash=entries[3].hash)
     assert verify_chain(CHAIN, entries, head_seq=6, head_hash=entries[-1].hash, anchor=anchor).ok
+
+
+# --- the verifier's fast paths write exactly the canonical JSON -----------------------------
+
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**12), st.integers(1, 10**12), st.text(), st.text(), st.text(), st.text(),
+       st.lists(st.text()), st.dictionaries(st.text(), ANY_JSON, max_size=4), st.text(), st.text())
+def test_body_text_is_the_canonical_json_of_the_body(chain, seq, at, actor, channel, op, objects, details, digest, prev):
+    from guichet.common.canonical import canonical_json
+    from guichet.journal.chain import body_text
+
+    expected = canonical_json([chain, seq, at, actor, channel, op, objects, details, digest, prev]).decode()
+    assert body_text(chain, seq, at, actor, channel, op, canonical_json(objects).decode(),
+                     canonical_json(details).decode(), digest, prev) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ANY_JSON, max_size=4) | st.lists(st.text(), max_size=4), st.sampled_from(["pg", "django", "canonical"]))
+def test_stored_lists_and_dicts_are_read_back_canonical(value, style):
+    """Whatever the database wrote (PostgreSQL's jsonb text: ', ' and ': '; Django's JSONField
+    on SQLite: json.dumps defaults, ASCII escapes), the verifier reads the canonical form."""
+    import json
+
+    from guichet.common.canonical import canonical_json
+    from guichet.journal.selectors import _canonical, _canonical_list
+
+    if style == "pg":
+        stored = json.dumps(value, ensure_ascii=False)
+    elif style == "django":
+        stored = json.dumps(value)
+    else:
+        stored = canonical_json(value).decode()
+    assert _canonical_list(stored) == canonical_json(value).decode()
+    as_dict = {"k": value, "a": 1}
+    assert _canonical(json.dumps(as_dict)) == canonical_json(as_dict).decode()

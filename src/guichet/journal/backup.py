@@ -549,7 +549,7 @@ def verify_journal(db: Database, *, anchors=None) -> list[Verdict]:
                     c.close()
 
         try:
-            return verify_with(cursor, placeholder=db.placeholder, anchors=anchors)
+            return verify_with(cursor, engine=db.engine, anchors=anchors)
         finally:
             if db.engine == "postgresql":
                 conn.rollback()

@@ -14,36 +14,71 @@ from collections.abc import Iterator
 
 from django.db import connection as default_connection
 
+from guichet.common.canonical import canonical_json
+
 from .chain import Anchor, Verdict, verify_rows
 
-_COLUMNS = "seq, occurred_at, actor, channel, operation, refs, details, payload_digest, prev_hash, hash"
 _BATCH = 10_000
+# Text columns only: the cheapest to fetch; the verifier turns them into canonical form.
+_COLUMNS = {
+    "postgresql": (
+        "seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), actor, channel, "
+        "operation, refs::text, details::text, payload_digest, prev_hash, hash"
+    ),
+    "sqlite": (
+        "seq, CAST(occurred_at AS TEXT), actor, channel, operation, CAST(refs AS TEXT), "
+        "CAST(details AS TEXT), payload_digest, prev_hash, hash"
+    ),
+}
+_PLACEHOLDER = {"postgresql": "%s", "sqlite": "?"}
 
 
 def _iso(value) -> str:
     """The ISO form hashed at append time: ``datetime.isoformat()`` of the aware UTC time."""
-    if isinstance(value, str):  # SQLite read without Django's converters: "YYYY-MM-DD HH:MM:SS[.ffffff]"
+    if isinstance(value, str):
+        if len(value) in (19, 26) and value[10] in " T" and value[4] == "-":
+            # PostgreSQL's to_char above, or SQLite's stored text (naive UTC): the fast path.
+            return f"{value[:10]}T{value[11:19]}{'' if value.endswith('.000000') else value[19:]}+00:00"
         value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    elif value.utcoffset():
-        value = value.astimezone(dt.UTC)
-    else:
-        value = value.replace(tzinfo=dt.UTC)
+    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     return value.isoformat()
 
 
-def _rows(cursor, chain: int, placeholder: str) -> Iterator[tuple]:
-    loads = json.loads
-    sql = f"SELECT {_COLUMNS} FROM journal_entry WHERE chain = {placeholder} ORDER BY seq"  # noqa: S608 (constants)
+def _canonical_list(text: str) -> str:
+    """``canonical_json`` of a stored JSON list of strings (an entry's objects), from its text.
+
+    Fast path: without a backslash every quote delimits a string, so a text of the form
+    ``["a", "b"]`` whose quotes all pair up around ``","`` separators is a flat list of strings,
+    and dropping the space after each comma gives exactly the canonical text."""
+    if text == "[]":
+        return text
+    if "\\" not in text and text.startswith('["') and text.endswith('"]'):
+        fast = text.replace('", "', '","')
+        if fast.count('"') == 2 * (fast.count('","') + 1):
+            return fast
+    return _canonical(text)
+
+
+_cache: dict[str, str] = {}
+
+
+def _canonical(text: str) -> str:
+    """``canonical_json`` of any stored JSON text (sorted keys, no spaces); memoised."""
+    found = _cache.get(text)
+    if found is None:
+        if len(_cache) > 100_000:
+            _cache.clear()
+        found = _cache[text] = canonical_json(json.loads(text)).decode("utf-8")
+    return found
+
+
+def _rows(cursor, chain: int, engine: str) -> Iterator[tuple]:
+    sql = f"SELECT {_COLUMNS[engine]} FROM journal_entry WHERE chain = {_PLACEHOLDER[engine]} ORDER BY seq"  # noqa: S608
     cursor.execute(sql, [chain])
+    iso, objects, details = _iso, _canonical_list, _canonical
     while batch := cursor.fetchmany(_BATCH):
-        for seq, at, actor, channel, operation, refs, details, payload, prev, stored in batch:
-            if isinstance(refs, str):
-                refs = loads(refs)
-            if isinstance(details, str):
-                details = loads(details)
-            yield (seq, _iso(at), actor, channel, operation, refs, details, payload, prev, stored)
+        for seq, at, actor, channel, operation, refs, detail, payload, prev, stored in batch:
+            yield (seq, iso(at), actor, channel, operation, objects(refs), details(detail), payload, prev, stored)
 
 
 def heads(cursor) -> dict[int, tuple[int, str]]:
@@ -59,7 +94,7 @@ def heads(cursor) -> dict[int, tuple[int, str]]:
 def verify_with(
     connection_or_cursor_factory,
     *,
-    placeholder: str = "%s",
+    engine: str = "postgresql",
     anchors: dict[int, Anchor] | None = None,
     progress=None,
 ) -> list[Verdict]:
@@ -77,7 +112,7 @@ def verify_with(
         head_seq, head_hash = recorded.get(chain, (0, None))
         with connection_or_cursor_factory(chunked=True) as cursor:
             verdict = verify_rows(
-                chain, _rows(cursor, chain, placeholder), head_seq=head_seq, head_hash=head_hash,
+                chain, _rows(cursor, chain, engine), head_seq=head_seq, head_hash=head_hash,
                 anchor=anchors.get(chain),
             )
         verdicts.append(verdict)
@@ -93,7 +128,8 @@ def _django_cursor(chunked: bool = False):
 
 def verify_all(*, anchors: dict[int, Anchor] | None = None, progress=None) -> list[Verdict]:
     """Verify every chain of the configured database."""
-    return verify_with(_django_cursor, anchors=anchors, progress=progress)
+    engine = "postgresql" if default_connection.vendor == "postgresql" else "sqlite"
+    return verify_with(_django_cursor, engine=engine, anchors=anchors, progress=progress)
 
 
 def chains() -> list[int]:
