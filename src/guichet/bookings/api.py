@@ -12,8 +12,10 @@ Baskets (``POST /baskets``, header ``Idempotency-Key`` required):
 - 200 ``{"status": "done", "basket", "items": [...]}``: the definitive answer;
 - 202 ``{"status": "received", "basket", "poll"}``: received, answer pending: GET ``poll`` after
   ``Retry-After`` seconds (a poll only reads; the process's drainer answers, see ``intake``);
-- 503 + ``Retry-After``: the server is saturated; the basket was received (its place in line is
-  kept): send the same request again (same key) or GET ``poll``.
+  That is also the answer when the server is saturated ("busy, your place in line is kept"):
+  the receipt needs no waiting slot, only waiting for the answer does;
+- 503 + ``Retry-After``: the database could not take the request (nothing received): send the
+  same request again, with the same key.
 """
 
 from __future__ import annotations
@@ -359,18 +361,12 @@ def _basket_body(request, basket: Basket, state: str) -> dict:
 
 
 def _answer_response(request, basket: Basket, state: str):
+    """200 with the answer; otherwise the basket is received and keeps its place in line: 202
+    with ``Retry-After`` (about when its turn comes) and the URL to poll. A full house (every
+    waiting slot taken) is not an error: the receipt did not need a slot, only waiting did."""
     if state == "done":
         return 200, _basket_body(request, basket, state)
-    if state == "busy":
-        body = _basket_body(request, basket, state)
-        response = _errors(
-            request, 503, "", "The server is busy; your request is received and keeps its place in line.", "busy",
-            headers={"Retry-After": str(intake.retry_after(basket))},
-            **{k: body[k] for k in ("status", "basket", "poll")},
-        )
-        return intake.busy_logged(response, what="basket received, every waiting slot taken", basket_id=basket.pk)
-    response = _basket_response_202(request, basket)
-    return response
+    return _basket_response_202(request, basket)
 
 
 def _basket_response_202(request, basket):
@@ -387,8 +383,8 @@ def _basket_response_202(request, basket):
     summary="Book a basket (several days, several children)",
     description=(
         "Send the same `Idempotency-Key` to retry: the same basket is answered, never twice. "
-        "200: answered. 202: received, in line: GET `poll`. 503 + `Retry-After`: busy, the basket "
-        "is received and keeps its place: retry with the same key."
+        "200: answered. 202: received, in line (also when the server is busy): GET `poll` after "
+        "`Retry-After` seconds. 503 + `Retry-After`: nothing received: retry with the same key."
     ),
 )
 @handle

@@ -12,8 +12,9 @@ received baskets in receipt order. In front of it, per process:
 - **bounded waiting.** At most ``GUICHET_BOOKING_CONCURRENCY`` request threads wait for an answer
   at once (a semaphore; keep it below gunicorn's ``--threads`` so that threads stay free to take
   receipts and answer polls). When every slot is taken, the basket is still *received* (it keeps
-  its place in line: the drainer answers it in order) and the caller answers at once "busy"
-  (HTTP 503 with ``Retry-After``). An answer is awaited at most ``GUICHET_BOOKING_ANSWER_WAIT``
+  its place in line: the drainer answers it in order) and the caller answers at once "busy":
+  received, in line (HTTP 202 with ``Retry-After`` and the URL to poll; the receipt needs no
+  slot, only waiting for the answer does). An answer is awaited at most ``GUICHET_BOOKING_ANSWER_WAIT``
   seconds (default 2); after that the caller answers "received" (HTTP 202) with the basket's id
   to poll.
 - **a poll only reads.** ``read`` returns the basket as it is ("done" or "received"); it neither
