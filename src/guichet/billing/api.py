@@ -23,7 +23,7 @@ from typing import Literal
 
 from django.db import OperationalError
 from django.utils import timezone
-from ninja import Field, Header, Query, Router, Schema
+from ninja import Field, Header, Query, Router, Schema, Status
 from ninja.security import django_auth
 
 from guichet.accounts.selectors import organisations_for
@@ -194,7 +194,7 @@ def deposit_post(request, payload: DepositIn, idempotency_key: str = Header(
     payment = services.deposit_record(household=household, amount_cents=payload.amount_cents, method=payload.method,
                                       actor=_actor(request), now=timezone.now(), idempotency_key=key,
                                       reference=payload.reference)
-    return (200 if again else 201), _receipt(payment)
+    return Status(200 if again else 201, _receipt(payment))
 
 
 @router.post("/payments", response={200: ReceiptOut, 201: ReceiptOut, **ERRORS},
@@ -212,7 +212,7 @@ def payment_post(request, payload: PaymentIn, idempotency_key: str = Header(
     payment = services.payment_record(invoice=invoice, amount_cents=payload.amount_cents, method=payload.method,
                                       actor=_actor(request), now=timezone.now(), idempotency_key=key,
                                       reference=payload.reference)
-    return (200 if again else 201), _receipt(payment)
+    return Status(200 if again else 201, _receipt(payment))
 
 
 @router.get("/receipts/{receipt_number}", response={200: ReceiptOut, **ERRORS}, summary="A receipt")
@@ -222,7 +222,7 @@ def receipt_get(request, receipt_number: str, q: Query[Where]):
     payment = Payment.objects.filter(organisation=org, receipt_number=receipt_number).first()
     if payment is None:
         raise Problem(404, "receipt_number", f"No receipt {receipt_number!r}.", "not_found")
-    return 200, _receipt(payment)
+    return Status(200, _receipt(payment))
 
 
 @router.get("/households/{reference}/balance", response={200: BalanceOut, **ERRORS}, summary="A family's balance")
@@ -233,6 +233,6 @@ def balance_get(request, reference: str, q: Query[Where]):
     if household is None:
         raise Problem(404, "reference", f"No family file {reference!r}.", "not_found")
     b = selectors.household_balance(household=household)
-    return 200, {"household": household.reference, "balance_cents": b.balance, "invoiced_cents": b.invoiced,
-                 "credited_cents": b.credited, "received_cents": b.received, "refunded_cents": b.refunded,
-                 "due_cents": b.due, "available_credit_cents": b.available_credit}
+    return Status(200, {"household": household.reference, "balance_cents": b.balance, "invoiced_cents": b.invoiced,
+                        "credited_cents": b.credited, "received_cents": b.received, "refunded_cents": b.refunded,
+                        "due_cents": b.due, "available_credit_cents": b.available_credit})
