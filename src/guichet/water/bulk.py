@@ -40,7 +40,8 @@ def insert_rows(model: type[models.Model], rows: list[dict]) -> int:
         model.objects.bulk_create([model(**row) for row in rows], batch_size=BATCH)
         return len(rows)
     names = list(rows[0])
-    fields = [model._meta.get_field(n[:-3] if n.endswith("_id") and n != "id" else n) for n in names]
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    fields = [by_attname[n] for n in names]
     json_at = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
     qn = connection.ops.quote_name
     sql = f"COPY {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) FROM STDIN"

@@ -463,7 +463,8 @@ def debit_run_create(*, organisation: Organisation, collection_date: dt.date, du
             .filter(organisation=organisation, state=Instalment.State.PLANNED, due_date__gte=due_from,
                     due_date__lte=due_until)
             .order_by("pk").values("id", "customer_id", "amount", "due_date", "number", "schedule_id",
-                                   "schedule__year", "invoice_id", "invoice__number")
+                                   "schedule__year", "invoice_id", "invoice__number", "customer__name",
+                                   "customer__reference")
         )
         anomalies: list[str] = []
         overdue = Instalment.objects.filter(organisation=organisation, state=Instalment.State.PLANNED,
@@ -471,15 +472,14 @@ def debit_run_create(*, organisation: Organisation, collection_date: dt.date, du
         if overdue["n"]:
             anomalies.append(f"{overdue['n']} planned instalment(s) due before {due_from.isoformat()} "
                              f"({format_euros(overdue['s'])}) left out: mark them not collected or present them in a run of their own")
-        customers = {c["customer_id"] for c in candidates}
-        mandates = {m.customer_id: m for m in Mandate.objects.filter(
-            organisation=organisation, status=Mandate.Status.ACTIVE, customer_id__in=customers)}
-        names = dict(Customer.objects.filter(pk__in=customers).values_list("pk", "name"))
-        refs = dict(Customer.objects.filter(pk__in=customers).values_list("pk", "reference"))
-        still_supplied = set(Contract.objects.filter(customer_id__in=customers, end__isnull=True)
+        # Whole-organisation reads (no IN list of thousands of ids): mandates, who is still
+        # supplied, who has instalments after this run (for FNAL).
+        mandates = {m.customer_id: m for m in Mandate.objects.filter(organisation=organisation,
+                                                                     status=Mandate.Status.ACTIVE)}
+        still_supplied = set(Contract.objects.filter(organisation=organisation, end__isnull=True)
                              .values_list("customer_id", flat=True))
-        later = set(Instalment.objects.filter(customer_id__in=customers, state=Instalment.State.PLANNED,
-                                              due_date__gt=due_until).values_list("customer_id", flat=True))
+        later = set(Instalment.objects.filter(organisation=organisation, state=Instalment.State.PLANNED,
+                                              due_date__gt=due_until).values_list("customer_id", flat=True).distinct())
         no_mandate = [c for c in candidates if c["customer_id"] not in mandates]
         if no_mandate:
             anomalies.append(f"{len(no_mandate)} instalment(s) due without an active mandate "
@@ -503,28 +503,28 @@ def debit_run_create(*, organisation: Organisation, collection_date: dt.date, du
             used.add(c["customer_id"])
             e2e = f"W{organisation.pk}-I{c['id']}"
             if c["schedule_id"]:
-                what = f"Eau {c['schedule__year']} echeance {c['number']} {refs[c['customer_id']]}"
+                what = f"Eau {c['schedule__year']} echeance {c['number']} {c['customer__reference']}"
             else:
-                what = f"Eau facture {c['invoice__number']} {refs[c['customer_id']]}"
-            debits.append(sepa.Debit(m.reference, m.signed_on, m.iban, m.bic, names[c["customer_id"]], c["amount"],
+                what = f"Eau facture {c['invoice__number']} {c['customer__reference']}"
+            debits.append(sepa.Debit(m.reference, m.signed_on, m.iban, m.bic, c["customer__name"], c["amount"],
                                      seq, e2e, what))
-            lines.append(DebitLine(organisation=organisation, run=run, instalment_id=c["id"], mandate=m,
-                                   amount=c["amount"], sequence_type=seq, end_to_end_id=e2e))
+            lines.append({"organisation_id": organisation.pk, "run_id": run.pk, "instalment_id": c["id"],
+                          "mandate_id": m.pk, "amount": c["amount"], "sequence_type": seq, "end_to_end_id": e2e,
+                          "rejected_at": None, "reject_reason": ""})
             if progress and i % 2000 == 0:
                 progress(i, len(chosen))
         ids = [c["id"] for c in chosen]
-        updated = 0
-        for start in range(0, len(ids), BATCH):
-            updated += Instalment.objects.filter(pk__in=ids[start:start + BATCH], state=Instalment.State.PLANNED).update(
-                state=Instalment.State.COLLECTED)
+        # The unique constraint on DebitLine.instalment is the backstop: an instalment already in
+        # a file makes this insert fail, and the whole run with it.
+        bulk.insert_rows(DebitLine, lines)
+        in_run = DebitLine.objects.filter(run=run)
+        updated = Instalment.objects.filter(pk__in=in_run.values("instalment_id"), state=Instalment.State.PLANNED).update(
+            state=Instalment.State.COLLECTED)
         if updated != len(ids):  # pragma: no cover - the row locks above make this unreachable
             raise WaterError("due_until", "some instalments changed while the file was prepared; try again")
-        DebitLine.objects.bulk_create(lines, batch_size=BATCH)
-        mandate_ids = sorted({mandates[c["customer_id"]].pk for c in chosen})
-        for start in range(0, len(mandate_ids), BATCH):
-            part = mandate_ids[start:start + BATCH]
-            Mandate.objects.filter(pk__in=part, first_debit_on__isnull=True).update(first_debit_on=collection_date)
-            Mandate.objects.filter(pk__in=part).update(last_debit_on=collection_date)
+        used_mandates = Mandate.objects.filter(pk__in=in_run.values("mandate_id"))
+        used_mandates.filter(first_debit_on__isnull=True).update(first_debit_on=collection_date)
+        used_mandates.update(last_debit_on=collection_date)
         msg_id, xml = sepa.build_pain008(creditor_name=creditor.name, creditor_id=creditor.creditor_id,
                                          creditor_iban=creditor.iban, creditor_bic=creditor.bic,
                                          collection_date=collection_date, debits=debits)
@@ -716,9 +716,14 @@ def regularisation_run(*, organisation: Organisation, year: int, readings_until:
                              .values_list("meter_id", "date", "index", "kind")):
             histories[mid].append((d, i, k))
         collected: dict[int, int] = defaultdict(int)
-        for sid, state, amount in (Instalment.objects.filter(organisation=organisation, schedule__year=year,
-                                                             schedule__status=Schedule.Status.OPEN)
+        open_ids = {row[0] for row in schedules}
+        # A schedule's instalments all fall due within its year: read them by date, without a join.
+        for sid, state, amount in (Instalment.objects.filter(organisation=organisation, schedule_id__isnull=False,
+                                                             due_date__gte=dt.date(year, 1, 1),
+                                                             due_date__lt=dt.date(year + 1, 1, 1))
                                    .values_list("schedule_id", "state", "amount")):
+            if sid not in open_ids:
+                continue
             if state == Instalment.State.COLLECTED:
                 collected[sid] += amount
             elif state == Instalment.State.NOT_COLLECTED:
