@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from guichet.common.actor import Actor
 
-from .models import ApiToken, EditorRole, StaffRole
+from .models import ApiToken, EditorRole, RecordAccess, StaffRole
 from .services import role_add, role_remove
 
 
@@ -45,3 +45,22 @@ class StaffRoleAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "user", "created_at", "revoked_at")
     readonly_fields = ("digest",)
+
+
+@admin.register(RecordAccess)
+class RecordAccessAdmin(admin.ModelAdmin):
+    """Who opened which household's record: read-only, for review."""
+
+    list_display = ("at", "user", "organisation", "household_id", "what")
+    list_filter = ("organisation", "what")
+    search_fields = ("user__username", "household_id")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

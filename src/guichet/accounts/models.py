@@ -79,3 +79,22 @@ class StaffRole(models.Model):
 
     def __str__(self) -> str:
         return _("%(kind)s of %(organisation)s") % {"kind": self.get_kind_display(), "organisation": self.organisation}
+
+
+class RecordAccess(models.Model):
+    """A staff member opened a household's record (its page, a justification file, its account).
+
+    Append-only, kept ``ACCESS_LOG_DAYS`` (see ``accounts.access``). Holds ids only: the
+    household is named by its id (the row outlives an erased household), never by its name."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    household_id = models.BigIntegerField(db_index=True)
+    what = models.CharField(max_length=40, help_text=_("What was opened, e.g. household, document, account."))
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"access #{self.pk}"

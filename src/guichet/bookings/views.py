@@ -326,6 +326,10 @@ def document(request, portal, pk):
     )
     if not justification.document or not _may_read_document(request.user, justification):
         raise Http404
+    if not Guardian.objects.filter(user=request.user, household_id=justification.booking.household_id).exists():
+        from guichet.accounts.access import record_access  # an agent opened a family's file
+
+        record_access(user=request.user, household=justification.booking.household, what="bookings.document")
     try:
         handle = justification.document.open("rb")
     except FileNotFoundError as exc:

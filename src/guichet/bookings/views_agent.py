@@ -145,7 +145,11 @@ def _household_page(request, agent, household, *, error=None, status=200, day=No
 @login_required
 def household(request, portal, reference):
     agent = _agent(request, portal)
-    return _household_page(request, agent, _household(agent, reference))
+    hh = _household(agent, reference)
+    from guichet.accounts.access import record_access  # staff access to a record is recorded
+
+    record_access(user=request.user, household=hh, what="bookings.household")
+    return _household_page(request, agent, hh)
 
 
 @login_required
