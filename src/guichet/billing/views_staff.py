@@ -433,6 +433,12 @@ def runs(request, portal, organisation):
                "activities": ", ".join(str(a) for a in r.activities.all())} for r in all_runs]), status=status)
 
 
+def _anomaly_about(key: str) -> str:
+    """An anomaly's key in words: its month when it ends with one ("household:8:2024-03")."""
+    month = _parse_month(key.rsplit(":", 1)[-1]) if key.count(":") and key[-3:-2] == "-" else None
+    return present.month_label(month) if month else key
+
+
 def _run(staff: Staff, pk: int) -> InvoiceRun:
     return get_object_or_404(InvoiceRun, organisation=staff.organisation, pk=pk)
 
@@ -454,11 +460,11 @@ def _run_ctx(staff: Staff, run: InvoiceRun, request, **extra) -> dict:
                              else month, "amount": cents, "items": items})
     return _ctx(
         staff, run=run, progress=progress, status_label=present.run_status_label(run.status), summary=summary,
-        by_month=by_month, anomalies=[{"a": a, "label": a.get_kind_display()} for a in anomalies],
+        by_month=by_month, anomalies=[{"a": a, "label": a.get_kind_display(), "about": _anomaly_about(a.key)}
+                                      for a in anomalies],
         invoices_page=invoices_page, pdfs=pdfs, period=present.period_label(run.first_month, run.last_month),
         activities=", ".join(str(a) for a in run.activities.all()),
-        refresh=run.status in (InvoiceRun.Status.CREATED, InvoiceRun.Status.RUNNING)
-        or (pdfs is not None and pdfs[0] < pdfs[1]),
+        refresh=run.status in (InvoiceRun.Status.CREATED, InvoiceRun.Status.RUNNING),
         issuer=present.issuer_for(staff.organisation),
         **{"finalise_values": {"issue_date": _today().isoformat(), "due_days": str(services.DEFAULT_DUE_DAYS)},
            "finalise_errors": {}, **extra})
