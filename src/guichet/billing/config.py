@@ -31,7 +31,14 @@ from guichet.common.money import MoneyError, parse_euros
 from guichet.journal.services import journal_append
 from guichet.status.notice import NoticeError, NoticeProblem, _Map, _parse_yaml, _Seq
 
-from .models import ActivityTariff, PsuRate, QuotientBracket, SiblingReduction, TariffFile, UnitPrice
+from .models import (
+    ActivityTariff,
+    PsuRate,
+    QuotientBracket,
+    SiblingReduction,
+    TariffFile,
+    UnitPrice,
+)
 
 FORMAT = "guichet-billing/1"
 SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")

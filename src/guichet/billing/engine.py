@@ -23,6 +23,7 @@ the last chunk committed.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,7 +40,6 @@ from .models import (
     CrecheContract,
     HouseholdQuotient,
     Invoice,
-    InvoiceLine,
     InvoiceRun,
     RunAnomaly,
 )
@@ -61,6 +61,12 @@ class ChunkResult:
     by_activity_month: dict = field(default_factory=dict)  # "activity_id|YYYY-MM" -> [amount, items]
     anomalies: dict = field(default_factory=dict)  # kind -> count
     invoice_ids: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)  # step -> seconds (where the time goes; bench prints it)
+
+    def lap(self, step: str, started: float) -> float:
+        now = time.monotonic()
+        self.timings[step] = self.timings.get(step, 0.0) + now - started
+        return now
 
 
 def _as_date(value) -> dt.date | None:
@@ -110,6 +116,19 @@ def _collect_items(cursor, run: InvoiceRun, book: TariffBook, activity_ids: list
     in_list = ", ".join(["%s"] * len(activity_ids))
     false = "false" if pg else "0"
     on_commit = "ON COMMIT DROP" if pg else ""
+    if pg:
+        # the bookings rule, exactly: received by the end of the session day + the activity's
+        # justification days, Paris time; such items are not billable at all
+        justified = "NULL::timestamptz"
+        excluded = f"""AND NOT ((b.status <> 'booked' OR att.present = {false}) AND EXISTS (
+              SELECT 1 FROM bookings_justification j JOIN bookings_activity a ON a.id = s.activity_id
+              WHERE j.booking_id = b.id
+                AND j.received_at <= ((s.date + a.justification_days) + time '23:59:59') AT TIME ZONE 'Europe/Paris'))"""
+    else:
+        # SQLite has no time zones: the few justified items are checked in Python (_drop_justified)
+        justified = f"""CASE WHEN b.status <> 'booked' OR att.present = {false}
+                    THEN (SELECT MIN(j.received_at) FROM bookings_justification j WHERE j.booking_id = b.id) END"""
+        excluded = ""
     sql = f"""
         CREATE TEMP TABLE {ITEMS} {on_commit} AS
         SELECT b.id AS booking_id, b.household_id, b.child_id, s.activity_id, b.unit_id,
@@ -117,9 +136,7 @@ def _collect_items(cursor, run: InvoiceRun, book: TariffBook, activity_ids: list
                CASE WHEN b.status = 'booked' AND att.present = {false} THEN 'unjustified_absence'
                     WHEN b.status = 'booked' THEN 'booked'
                     ELSE 'late_cancellation' END AS kind,
-               CASE WHEN b.status <> 'booked' OR att.present = {false}
-                    THEN (SELECT MIN(j.received_at) FROM bookings_justification j WHERE j.booking_id = b.id)
-               END AS justified_at
+               {justified} AS justified_at
         FROM bookings_booking b
         JOIN bookings_session s ON s.id = b.session_id
         LEFT JOIN bookings_attendance att ON att.booking_id = b.id
@@ -127,8 +144,11 @@ def _collect_items(cursor, run: InvoiceRun, book: TariffBook, activity_ids: list
           AND s.activity_id IN ({in_list}) AND s.date >= %s AND s.date < %s AND s.closed = {false}
           AND (b.status = 'booked' OR (b.status = 'cancelled' AND b.late))
           AND NOT EXISTS (SELECT 1 FROM billing_billeditem bi WHERE bi.booking_id = b.id)
+          {excluded}
     """
     cursor.execute(sql, [*seg_params, run.organisation_id, lo, hi, *activity_ids, first, end])
+    if pg:
+        cursor.execute(f"ANALYZE {ITEMS}")
 
 
 def _drop_justified(cursor, days: dict[int, int]) -> None:
@@ -182,20 +202,61 @@ def _quotient_at(rows: list[tuple], day: dt.date) -> tuple | None:
     return found
 
 
+@dataclass(slots=True)
+class Line:
+    """An invoice line being written (a plain row: thousands per chunk, no model instances)."""
+
+    month: dt.date
+    kind: str
+    activity_id: int | None
+    unit_id: int | None
+    child_id: int | None
+    tariff_date: dt.date | None
+    bracket: str
+    sibling_rank: int
+    quantity: Decimal
+    unit_price_cents: int
+    amount_cents: int
+    invoice_id: int | None = None
+    pk: int | None = None
+
+
+LINE_COLUMNS = ("id", "organisation_id", "invoice_id", "month", "kind", "activity_id", "unit_id", "child_id",
+                "tariff_date", "bracket", "sibling_rank", "quantity", "unit_price_cents", "amount_cents", "label")
+
+
+def _line_ids(cursor, n: int) -> list[int]:
+    """Reserve ``n`` ids of billing_invoiceline (PostgreSQL: its identity sequence)."""
+    cursor.execute("SELECT nextval(pg_get_serial_sequence('billing_invoiceline', 'id')) FROM generate_series(1, %s)",
+                   [n])
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _copy(cursor, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Write rows: COPY on PostgreSQL (no per-row Python work in Django), executemany elsewhere."""
+    if connection.vendor == "postgresql":
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
 class _Invoices:
     """The draft invoices of a chunk, created on demand, one per household and period."""
 
     def __init__(self, run: InvoiceRun, now: dt.datetime):
         self.run, self.now = run, now
         self.invoices: dict[tuple, Invoice] = {}
-        self.lines: dict[tuple, list[InvoiceLine]] = defaultdict(list)
+        self.lines: dict[tuple, list[tuple[Line, object]]] = defaultdict(list)
 
     def period(self, month: dt.date) -> tuple[dt.date, dt.date]:
         if self.run.grouping == InvoiceRun.Grouping.MONTH:
             return month, month
         return self.run.first_month, self.run.last_month
 
-    def add(self, household_id: int, month: dt.date, line: InvoiceLine, key=None) -> None:
+    def add(self, household_id: int, month: dt.date, line: Line, key=None) -> None:
         first, last = self.period(month)
         k = (household_id, first)
         if k not in self.invoices:
@@ -204,16 +265,32 @@ class _Invoices:
                 first_month=first, last_month=last, created_at=self.now)
         self.lines[k].append((line, key))
 
-    def write(self) -> list[tuple[InvoiceLine, object]]:
+    def write(self, cursor) -> list[tuple[Line, object]]:
         for k, invoice in self.invoices.items():
             invoice.total_cents = rules.invoice_total(line.amount_cents for line, _ in self.lines[k])
         Invoice.objects.bulk_create(list(self.invoices.values()), batch_size=1000)
         out = []
         for k, invoice in self.invoices.items():
             for line, key in self.lines[k]:
-                line.invoice = invoice
+                line.invoice_id = invoice.pk
                 out.append((line, key))
-        InvoiceLine.objects.bulk_create([line for line, _ in out], batch_size=2000)
+        if not out:
+            return out
+        org = self.run.organisation_id
+        if connection.vendor == "postgresql":
+            for (line, _key), pk in zip(out, _line_ids(cursor, len(out)), strict=True):
+                line.pk = pk
+            _copy(cursor, "billing_invoiceline", LINE_COLUMNS, [
+                (x.pk, org, x.invoice_id, x.month, x.kind, x.activity_id, x.unit_id, x.child_id, x.tariff_date,
+                 x.bracket, x.sibling_rank, x.quantity, x.unit_price_cents, x.amount_cents, "") for x, _k in out])
+        else:  # SQLite: one INSERT ... RETURNING per line (tests and small towns)
+            marks = ", ".join(["%s"] * (len(LINE_COLUMNS) - 1))
+            sql = f"INSERT INTO billing_invoiceline ({', '.join(LINE_COLUMNS[1:])}) VALUES ({marks}) RETURNING id"
+            for x, _k in out:
+                cursor.execute(sql, (org, x.invoice_id, x.month, x.kind, x.activity_id, x.unit_id, x.child_id,
+                                     x.tariff_date, x.bracket, x.sibling_rank, str(x.quantity), x.unit_price_cents,
+                                     x.amount_cents, ""))
+                x.pk = cursor.fetchone()[0]
         return out
 
 
@@ -237,20 +314,25 @@ def run_chunk(
     quotients = _quotients(household_ids)
     births = dict(Child.objects.filter(household_id__in=household_ids).values_list("pk", "birth_date"))
     expected_items = 0
+    t = time.monotonic()
     with connection.cursor() as cursor:
         if booking_activities:
             _drop_temp(cursor)
             _collect_items(cursor, run, book, booking_activities, lo, hi)
+            t = result.lap("collect", t)
             _drop_justified(cursor, days)
             _defer_pending(cursor, days, today, anomalies)
+            t = result.lap("justifications", t)
             cursor.execute(
                 f"SELECT household_id, child_id, activity_id, unit_id, month, segment, kind, COUNT(*) FROM {ITEMS} "
                 "GROUP BY household_id, child_id, activity_id, unit_id, month, segment, kind")
             groups = [(h, c, a, u, _as_date(m), _as_date(s), k, int(n)) for h, c, a, u, m, s, k, n in cursor.fetchall()]
+            t = result.lap("group", t)
             # sibling ranks: among the household's children billed for the activity in the month
             siblings: dict[tuple, set] = defaultdict(set)
             for h, c, a, _u, m, _s, _k, _n in groups:
                 siblings[(h, a, m)].add(c)
+            prices: dict[tuple, object] = {}  # the same price asked again and again: computed once
             ranks: dict[tuple, dict[int, int]] = {
                 key: rules.sibling_ranks((c, births.get(c, dt.date.max)) for c in children)
                 for key, children in siblings.items()}
@@ -262,8 +344,11 @@ def run_chunk(
                     continue
                 q = _quotient_at(quotients.get(h, []), m)
                 rank = ranks[(h, a, m)][c]
-                priced = price_group(book, activity_id=a, unit_id=u, day=s, kind=k, resident=resident.get(h, True),
-                                     quotient=q[1] if q else None, rank=rank)
+                key = (a, u, s, k, resident.get(h, True), q[1] if q else None, rank)
+                if key not in prices:
+                    prices[key] = price_group(book, activity_id=a, unit_id=u, day=s, kind=k, resident=key[4],
+                                              quotient=key[5], rank=rank)
+                priced = prices[key]
                 if priced is None:
                     anomalies.append((RunAnomaly.Kind.NO_TARIFF, h, f"unit:{u}:{m:%Y-%m}:h{h}", n,
                                       {"activity": a, "unit": u, "month": f"{m:%Y-%m}"}))
@@ -271,19 +356,21 @@ def run_chunk(
                 if priced.defaulted:
                     anomalies.append((RunAnomaly.Kind.NO_QUOTIENT, h, f"household:{h}:{m:%Y-%m}", 1,
                                       {"month": f"{m:%Y-%m}", "bracket": priced.bracket}))
-                common = dict(organisation_id=run.organisation_id, month=m, activity_id=a, unit_id=u, child_id=c,
-                              tariff_date=s, bracket=priced.bracket, sibling_rank=rank)
-                line = InvoiceLine(kind=k, quantity=Decimal(n), unit_price_cents=priced.unit_price_cents,
-                                   amount_cents=rules.line_amount(n, priced.unit_price_cents), **common)
+                common = dict(month=m, activity_id=a, unit_id=u, child_id=c, tariff_date=s, bracket=priced.bracket,
+                              sibling_rank=rank)
+                line = Line(kind=k, quantity=Decimal(n), unit_price_cents=priced.unit_price_cents,
+                            amount_cents=rules.line_amount(n, priced.unit_price_cents), **common)
                 invoices.add(h, m, line, key=(c, u, m, s, k))
                 expected_items += n
                 if priced.penalty_cents:
-                    penalty = InvoiceLine(kind=rules.PENALTY_OF[k], quantity=Decimal(n),
-                                          unit_price_cents=priced.penalty_cents,
-                                          amount_cents=rules.line_amount(n, priced.penalty_cents), **common)
+                    penalty = Line(kind=rules.PENALTY_OF[k], quantity=Decimal(n),
+                                   unit_price_cents=priced.penalty_cents,
+                                   amount_cents=rules.line_amount(n, priced.penalty_cents), **common)
                     invoices.add(h, m, penalty)
         _creche_lines(run, book, creche_activities, household_ids, quotients, invoices, anomalies)
-        written = invoices.write()
+        t = result.lap("price", t)
+        written = invoices.write(cursor)
+        t = result.lap("write invoices and lines", t)
         if booking_activities:
             mapping = [(key[0], key[1], key[2], key[3], key[4], line.pk, line.invoice_id)
                        for line, key in written if isinstance(key, tuple)]
@@ -292,21 +379,26 @@ def run_chunk(
                 f"CREATE TEMP TABLE {MAP} (child_id bigint, unit_id bigint, month date, segment date, "
                 f"kind varchar(20), line_id bigint, invoice_id bigint) {'ON COMMIT DROP' if pg else ''}")
             if mapping:
-                cursor.executemany(f"INSERT INTO {MAP} VALUES (%s, %s, %s, %s, %s, %s, %s)", mapping)
+                _copy(cursor, MAP, ("child_id", "unit_id", "month", "segment", "kind", "line_id", "invoice_id"),
+                      mapping)
+                if pg:
+                    cursor.execute(f"ANALYZE {MAP}")
             cursor.execute(
                 f"""INSERT INTO billing_billeditem (booking_id, organisation_id, line_id, invoice_id)
                     SELECT t.booking_id, %s, m.line_id, m.invoice_id FROM {ITEMS} t
                     JOIN {MAP} m ON m.child_id = t.child_id AND m.unit_id = t.unit_id AND m.month = t.month
-                                AND m.segment = t.segment AND m.kind = t.kind""",
+                                AND m.segment = t.segment AND m.kind = t.kind
+                    ORDER BY t.booking_id""",  # primary-key order: the index is written sequentially
                 [run.organisation_id])
             linked = cursor.rowcount
+            t = result.lap("link items", t)
             if linked != expected_items:
                 raise RuntimeError(f"billing run {run.pk}: {linked} items linked, {expected_items} expected")
             if not pg:
                 _drop_temp(cursor)
     BilledCrecheMonth.objects.bulk_create([
-        BilledCrecheMonth(organisation_id=run.organisation_id, contract_id=key.contract, month=key.month, line=line,
-                          invoice_id=line.invoice_id)
+        BilledCrecheMonth(organisation_id=run.organisation_id, contract_id=key.contract, month=key.month,
+                          line_id=line.pk, invoice_id=line.invoice_id)
         for line, key in written if isinstance(key, CrecheKey)
     ])
     result.invoices = len(invoices.invoices)
@@ -374,10 +466,9 @@ def _creche_lines(run, book, creche_activities, household_ids, quotients, invoic
                 anomalies.append((RunAnomaly.Kind.NO_RESOURCES, contract.household_id,
                                   f"household:{contract.household_id}:{month:%Y-%m}", 1, {"month": f"{month:%Y-%m}"}))
             hours = rules.hours_quantity(contract.monthly_hours)
-            line = InvoiceLine(
-                organisation_id=run.organisation_id, month=month, kind=rules.CRECHE_CONTRACT,
-                activity_id=contract.activity_id, child_id=contract.child_id, tariff_date=psu_date,
-                quantity=hours, unit_price_cents=rate, amount_cents=rules.line_amount(hours, rate))
+            line = Line(month=month, kind=rules.CRECHE_CONTRACT, activity_id=contract.activity_id, unit_id=None,
+                        child_id=contract.child_id, tariff_date=psu_date, bracket="", sibling_rank=1, quantity=hours,
+                        unit_price_cents=rate, amount_cents=rules.line_amount(hours, rate))
             invoices.add(contract.household_id, month, line, key=CrecheKey(contract.pk, month))
             n += 1
     return n

@@ -438,12 +438,22 @@ class InvoiceLine(models.Model):
 class BilledItem(models.Model):
     """A booking that is on an invoice line. The booking is the PRIMARY KEY: no booking can be
     billed twice, whatever the runs, crashes and re-runs. A credit note with re-billing moves
-    the rows to ``ReleasedItem`` (history) so the bookings can be billed again."""
+    the rows to ``ReleasedItem`` (history) so the bookings can be billed again.
 
-    booking = models.OneToOneField(Booking, on_delete=models.PROTECT, primary_key=True, related_name="+")
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+", db_index=False)
-    line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="items")
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="+")
+    This is the big table (one row per booking billed: millions in a catch-up). Its foreign keys
+    have no database constraint (``db_constraint=False``): PostgreSQL checks each one with a
+    row lock on the referenced row, which made a 6-million-item catch-up spend most of its time
+    locking every booking (docs/adr, billing). The ids are written by one INSERT ... SELECT that
+    joins the bookings and the lines of the same transaction, and bookings are never deleted
+    (cancelling is a status)."""
+
+    booking = models.OneToOneField(Booking, on_delete=models.DO_NOTHING, primary_key=True, related_name="+",
+                                   db_constraint=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.DO_NOTHING, related_name="+", db_index=False,
+                                     db_constraint=False)
+    line = models.ForeignKey(InvoiceLine, on_delete=models.DO_NOTHING, related_name="items", db_constraint=False,
+                             db_index=False)  # read by invoice (indexed), never by line alone
+    invoice = models.ForeignKey(Invoice, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
 
     def __str__(self) -> str:
         return f"billed booking {self.booking_id}"

@@ -271,6 +271,10 @@ def _merge_summary(summary: dict, result: engine.ChunkResult) -> dict:
     return summary
 
 
+# Where the time goes, summed over the chunks of the last executions (the benchmark prints it).
+timings: dict[str, float] = {}
+
+
 def _run_one_chunk(run_id: int, *, actor: Actor, now: dt.datetime, chunk_size: int, book) -> bool:
     """Bill the next chunk of the run in one transaction; False when there was none left."""
     with transaction.atomic(durable=True):
@@ -290,6 +294,8 @@ def _run_one_chunk(run_id: int, *, actor: Actor, now: dt.datetime, chunk_size: i
             return False
         result = engine.run_chunk(run=run, book=book, activities=activities, household_ids=ids, lo=run.cursor,
                                   now=now)
+        for step, seconds in result.timings.items():
+            timings[step] = timings.get(step, 0.0) + seconds
         done = min(run.households_done + len(ids), max(run.households_total, run.households_done + len(ids)))
         moved = InvoiceRun.objects.filter(pk=run.pk, cursor=run.cursor).update(
             cursor=max(ids), households_done=done, households_total=max(run.households_total, done),
