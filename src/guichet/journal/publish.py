@@ -76,3 +76,17 @@ def write_checkpoint(checkpoint: cp.Checkpoint, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(checkpoint.text(), encoding="utf-8")
     return path
+
+
+def checkpoint_for_export(*, now: dt.datetime) -> cp.Checkpoint | None:
+    """The checkpoint printed on the static status export: the recorded heads (instant), signed
+    when a key is set. Never stops the export: on any problem it logs and returns None."""
+    import logging
+
+    from django.db import DatabaseError
+
+    try:
+        return take_checkpoint(now=now, verify=False)
+    except (cp.CheckpointError, DatabaseError) as e:
+        logging.getLogger(__name__).warning("no journal checkpoint on the static export: %s", e)
+        return None

@@ -14,6 +14,7 @@ Layout of one portal's directory::
     feed.atom                   Atom feed (French)
     poster.pdf, en/poster.pdf   the A4 poster to print at counters
     status.json                 the JSON document (guichet-status/1)
+    journal-checkpoint.txt      the journal's checkpoint at export time (docs/guide-backups.md)
     style.css                   the site's stylesheet
 """
 
@@ -32,6 +33,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from guichet.catalog.models import Portal
+from guichet.journal.publish import checkpoint_for_export
 
 from . import feeds, serialize
 from .poster import render_poster
@@ -88,11 +90,14 @@ def export_site(*, portal: Portal, directory: Path, now: dt.datetime, live_url: 
     _safe(portal.slug, "portal")
     written: list[Path] = []
     bar = banner(portal, now)
+    checkpoint = checkpoint_for_export(now=now)  # the journal's head, kept wherever this copy goes
+    if checkpoint is not None:
+        written.append(_write(directory / "journal-checkpoint.txt", checkpoint.text()))
     for language in _languages():
         base = directory if language == "fr" else directory / language
         with translation.override(language):
             state = page_state(portal, now)
-            common = {"generated_at": now, "incident_banner": bar}
+            common = {"generated_at": now, "incident_banner": bar, "journal_checkpoint": checkpoint}
             links = StaticLinks(language=language, here="index", live=live_url)
             html = render_to_string("status/page.html", public_context(state, links=links, static_export=True, **common))
             written.append(_write(base / "index.html", html))
