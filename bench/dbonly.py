@@ -149,3 +149,57 @@ def naive_overbooking(capacity: dict[int, int]) -> tuple[int, int]:
         rows = cur.fetchall()
     over = [(s, n - capacity[s]) for s, n in rows if n > capacity[s]]
     return len(over), sum(x for _, x in over)
+
+
+@dataclass
+class Split:
+    receipts: int = 0
+    receipt_seconds: float = 0.0
+    receipt_cpu: float = 0.0  # this process's CPU seconds (every thread) for the receipts
+    drain_calls: int = 0
+    drain_seconds: float = 0.0
+    drain_cpu: float = 0.0
+
+    @property
+    def receipt_rate(self) -> float:
+        return self.receipts / self.receipt_seconds if self.receipt_seconds > 0 else float("nan")
+
+    @property
+    def drain_rate(self) -> float:
+        return self.receipts / self.drain_seconds if self.drain_seconds > 0 else float("nan")
+
+
+def split(families: list, *, threads: int, organisation_id: int) -> Split:
+    """The ceiling's two halves apart, in this process: every family's receipt
+    (``services.basket_receive``) from ``threads`` threads, nothing answered; then one drain
+    (``intake.drain``: the queue answered in receipt order, batch after batch) in one thread.
+    Shows which half bounds the ceiling; wall time and this process's CPU time of each."""
+    from django.db import connections
+    from django.utils import timezone
+
+    from guichet.bookings import intake, services
+    from guichet.bookings import models as m
+    from guichet.common.actor import Actor
+
+    households = m.Household.objects.in_bulk([f.household_id for f in families])
+
+    def receive(chunk):
+        try:
+            for fam in chunk:
+                services.basket_receive(
+                    household=households[fam.household_id], items=fam.items, mode=fam.mode,
+                    actor=Actor(ref=f"user:{fam.user_id}", channel="web", user_id=fam.user_id), now=timezone.now(),
+                    idempotency_key=f"split-{fam.index}", channel="portal",
+                )
+        finally:
+            connections.close_all()
+
+    out = Split(receipts=len(families))
+    cpu, t = time.process_time(), time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        list(ex.map(receive, [families[i::threads] for i in range(threads)]))
+    out.receipt_seconds, out.receipt_cpu = time.perf_counter() - t, time.process_time() - cpu
+    cpu, t = time.process_time(), time.perf_counter()
+    out.drain_calls = intake.drain(organisation_id)
+    out.drain_seconds, out.drain_cpu = time.perf_counter() - t, time.process_time() - cpu
+    return out

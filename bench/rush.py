@@ -225,10 +225,12 @@ def main(argv: list[str] | None = None) -> int:
             offsets = loadgen.schedule(params.families, burst=args.burst, arrival=args.arrival, seed=params.seed)
             print(f"== rush through HTTP ({srv.url}), window opens at "
                   f"{opens_at.astimezone().isoformat(timespec='seconds')}")
+            cpu0 = (srv.cpu_seconds(), server.postgres_cpu_seconds(admin_url, args.db), time.process_time())
             with LoadSampler() as load:
                 records, pool = asyncio.run(loadgen.run(
                     scen.families, offsets, host="127.0.0.1", port=srv.port, auth=args.auth,
                     connections=args.connections, timeout=args.timeout, opens_at_epoch=opens))
+            cpu1 = (srv.cpu_seconds(), server.postgres_cpu_seconds(admin_url, args.db), time.process_time())
             srv.stop()
             s = loadgen.summarise(records)
             told = {r.household: r.booked for r in records if r.result == "done"}
@@ -252,6 +254,15 @@ def main(argv: list[str] | None = None) -> int:
             for line in inv.lines():
                 print(f"   {line}")
             print(f"   machine during the rush       {s['load']}")
+            # What the rush cost, in CPU: independent of what else runs on a shared machine.
+            spent = {k: cpu1[i] - cpu0[i] for i, k in enumerate(("server", "postgresql", "client"))}
+            per = {k: 1000 * v / params.families for k, v in spent.items()}
+            s["cpu_ms_per_family"] = per
+            bound = 1000 * (os.cpu_count() or 1) / sum(per.values()) if sum(per.values()) > 0 else float("nan")
+            s["cpu_bound_rate"] = bound
+            print(f"   CPU per family                server {per['server']:.1f} ms, PostgreSQL {per['postgresql']:.1f} ms"
+                  f" (its backends), client {per['client']:.1f} ms: at most {bound:.0f} week-baskets/s on "
+                  f"{os.cpu_count()} cores with nothing else running")
             if s["http_5xx"]:
                 print("   server log (tail):\n" + srv.log_tail(30))
             results["every family answered within 15 s"] = (s["done"] == params.families
@@ -289,6 +300,28 @@ def main(argv: list[str] | None = None) -> int:
             results["0 overbooked sessions (DB-only)"] = inv.overbooked == 0
             results["booked == ledger (DB-only)"] = inv.ledger_mismatches == 0
             results["0 errors (DB-only)"] = not out.errors
+
+            # The same, in two halves: every receipt first (threads), then one drain.
+            scenario.reset_bookings(scen)
+            print(f"== database-only, in two halves: {params.families} receipts from {db_threads} threads "
+                  f"(services.basket_receive), then one drain (intake.drain)")
+            with LoadSampler() as load:
+                half = dbonly.split(scen.families, threads=db_threads, organisation_id=scen.organisation_id)
+            inv = checks.check(scen.organisation_id)
+            figures["split"] = {**half.__dict__, "receipt_rate": half.receipt_rate, "drain_rate": half.drain_rate,
+                                "load": load.text(), "invariants": inv.__dict__ | {
+                                    "refusal_codes": dict(inv.refusal_codes)}}
+            print(f"   receipts alone                {half.receipt_rate:.0f} /s ({half.receipt_seconds:.2f} s; "
+                  f"{1000 * half.receipt_cpu / half.receipts:.2f} ms of Python CPU each)")
+            print(f"   drain alone                   {half.drain_rate:.0f} /s ({half.drain_seconds:.2f} s, "
+                  f"{half.drain_calls} batches; {1000 * half.drain_cpu / half.receipts:.2f} ms of Python CPU "
+                  f"per basket)")
+            for line in inv.lines():
+                print(f"   {line}")
+            print(f"   machine                       {load.text()}")
+            results["0 overbooked sessions (DB-only, two halves)"] = inv.overbooked == 0
+            results["booked == ledger, 0 inversions (DB-only, two halves)"] = (inv.ledger_mismatches == 0
+                                                                 and inv.inversions == 0)
 
         # --- 3. the naive check-then-insert control --------------------------------------------
         if not args.skip_naive:

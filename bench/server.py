@@ -38,6 +38,24 @@ class Server:
         except OSError:
             return ""
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's processes (master and workers)."""
+        import psutil
+
+        try:
+            master = psutil.Process(self.proc.pid)
+            procs = [master, *master.children(recursive=True)]
+        except psutil.Error:
+            return float("nan")
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
     def stop(self, timeout: float = 10) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -120,3 +138,20 @@ def warm_up(server: Server, n: int = 64) -> None:
 
     with concurrent.futures.ThreadPoolExecutor(16) as ex:
         list(ex.map(hit, range(n)))
+
+
+def postgres_cpu_seconds(admin_url: str, database: str) -> float:
+    """CPU time used so far by the PostgreSQL backends connected to ``database`` (same machine)."""
+    import psutil
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])]
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
