@@ -210,3 +210,15 @@ def test_the_counter_keeps_booking_while_online_is_suspended(world, client):
     assert Booking.objects.filter(status="booked", channel="agent").count() == 1
     assert api.status_code in (201, 422)  # the agents' API is not gated (422: already booked that day)
     assert api.json().get("errors", [{}])[0].get("code") != "suspended"
+
+
+def test_suspended_online_payment_is_announced_on_the_invoices_page(world, parent):
+    hh, child, client, _auth = parent
+    url = f"/{world.portal.slug}/famille/factures/"
+    with time_machine.travel(BEFORE, tick=False):
+        before = client.get(url).content.decode()
+        set_state(world, "paiement", "suspended")
+        after = client.get(url).content.decode()
+    assert "rec-notice" not in before
+    assert "rec-notice--closed" in after and INSTEAD in after
+    assert "Online payment" in after or "paiement en ligne" in after.lower()
