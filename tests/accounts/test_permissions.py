@@ -60,6 +60,10 @@ COVERED: dict[str, tuple[str, ...] | str] = {
     **{f"api:{n}": API_FAMILY for n in ("household_me", "household_calendar", "basket_post", "basket_get",
                                         "booking_cancel")},
     **{f"api:{n}": API_AGENT for n in ("agent_book", "attendance_get", "attendance_post", "fill_rates")},
+    **{f"accounts:{n}": HERE.replace("test_permissions", "test_personal_data") + (
+        "test_a_family_downloads_its_own_data_only" if n.startswith("family") else
+        "test_an_agent_of_another_town_sees_no_request")
+       for n in ("family-data", "family-erasure", "staff-erasures", "staff-erasure")},
     **{f"accounts:{n}": ACCOUNTS for n in ("after-login", "family-start", "invite", "join", "recovery-codes",
                                            "staff-home", "two-factor", "two-factor-setup")},
 }

@@ -98,3 +98,31 @@ class RecordAccess(models.Model):
 
     def __str__(self) -> str:
         return f"access #{self.pk}"
+
+
+class ErasureRequest(models.Model):
+    """A family asked for its data to be erased (RGPD art. 17). An agent reviews what can and
+    cannot be erased (``personal_data.erasure_assessment``) and records the answer."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Received, to review")
+        ANSWERED = "answered", _("Answered")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    household_id = models.BigIntegerField(db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    requested_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["household_id"], condition=models.Q(status="open"),
+                                    name="accounts_erasure_one_open_per_household"),
+        ]
+
+    def __str__(self) -> str:
+        return f"erasure request #{self.pk}"

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import views, views_family
+from . import views, views_data, views_family
 
 app_name = "accounts"
 
@@ -22,6 +22,10 @@ urlpatterns = [
     path("family/", views_family.family_start, name="family-start"),
     path("family/invite/<slug:portal>/", views_family.invite, name="invite"),
     path("family/join/<str:token>/", views_family.join, name="join"),
+    path("family/data/<slug:portal>/", views_data.family_data, name="family-data"),
+    path("family/data/<slug:portal>/erasure/", views_data.family_erasure, name="family-erasure"),
+    path("staff/personal-data/<slug:portal>/", views_data.staff_erasures, name="staff-erasures"),
+    path("staff/personal-data/<slug:portal>/<int:pk>/", views_data.staff_erasure, name="staff-erasure"),
     path("password/reset/", auth_views.PasswordResetView.as_view(
         template_name="accounts/password_reset.html",
         email_template_name="accounts/email/password_reset_body.txt",

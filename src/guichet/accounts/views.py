@@ -67,8 +67,10 @@ def staff_home(request):
               **{k: str(v) for k, v in StaffRole.Kind.choices}}
     portals_edit = sorted({p for k, p, _s in rows if k == "editor"})
     portals_agent = sorted({p for k, p, _s in rows if k == "agent"})
+    portals_review = sorted({p for k, p, _s in rows if k in ("agent", "admin")})
     return render(request, "accounts/staff_home.html", {
-        "rows": [(labels[k], p, s) for k, p, s in rows], "portals_edit": portals_edit, "portals_agent": portals_agent,
+        "rows": [(labels[k], p, s) for k, p, s in rows], "portals_edit": portals_edit,
+        "portals_agent": portals_agent, "portals_review": portals_review,
         "codes_left": twofactor.recovery_codes_left(request.user),
     })
 

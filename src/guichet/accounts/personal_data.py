@@ -1,0 +1,152 @@
+"""A household's personal data: download (right of access and portability, RGPD art. 15 and 20)
+and erasure request (art. 17) with, for the agent, what can and cannot be erased and why.
+
+The export gathers what Guichet holds about the household in one JSON document: the file, its
+children, its guardians' accounts, bookings, waiting lists, justifications (their existence,
+not the files: those are downloaded one by one from the family page), and the staff accesses
+to the record. Modules add their part with ``register_export`` (billing: invoices, payments).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from guichet.common.actor import Actor
+from guichet.journal.services import journal_append
+
+from .models import RecordAccess
+
+_EXPORTS: dict[str, Callable] = {}
+
+
+def register_export(name: str, fn: Callable) -> None:
+    """``fn(household) -> JSON-serialisable`` adds a section ``name`` to the download."""
+    _EXPORTS[name] = fn
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def household_export(household, *, now: dt.datetime | None = None) -> dict:
+    from guichet.bookings.models import Booking, Child, Guardian, Justification, WaitlistEntry
+
+    now = now or timezone.now()
+    doc: dict = {
+        "generated_at": _iso(now),
+        "household": {"reference": household.reference, "name": household.display_name,
+                      "email": household.email, "resident": household.resident,
+                      "organisation": household.organisation.name, "created_at": _iso(household.created_at)},
+        "guardians": [{"email": g.user.email, "since": _iso(g.user.date_joined),
+                       "last_login": _iso(g.user.last_login)}
+                      for g in Guardian.objects.filter(household=household).select_related("user").order_by("pk")],
+        "children": [{"first_name": c.first_name, "birth_date": _iso(c.birth_date), "school": c.school}
+                     for c in Child.objects.filter(household=household).order_by("birth_date", "pk")],
+        "bookings": [{"child": b.child.first_name, "date": _iso(b.session.date), "activity": b.session.activity.name,
+                      "site": b.session.site.name, "unit": b.unit.name, "status": b.status,
+                      "booked_at": _iso(b.booked_at), "cancelled_at": _iso(b.cancelled_at), "late": b.late,
+                      "channel": b.channel, "reason": b.reason}
+                     for b in Booking.objects.filter(household=household)
+                     .select_related("child", "session__activity", "session__site", "unit").order_by("session__date", "pk")],
+        "waiting_lists": [{"child": w.child.first_name, "date": _iso(w.session.date), "status": w.status,
+                           "requested_at": _iso(w.requested_at)}
+                          for w in WaitlistEntry.objects.filter(household=household)
+                          .select_related("child", "session").order_by("requested_at", "pk")],
+        "justifications": [{"date": _iso(j.booking.session.date), "kind": j.kind, "received_at": _iso(j.received_at),
+                            "has_document": bool(j.document)}
+                           for j in Justification.objects.filter(booking__household=household)
+                           .select_related("booking__session").order_by("received_at", "pk")],
+        "staff_accesses": [{"at": _iso(a.at), "what": a.what, "staff_account": a.user_id}
+                           for a in RecordAccess.objects.filter(household_id=household.pk).order_by("at", "pk")],
+    }
+    for name, fn in _EXPORTS.items():
+        doc[name] = fn(household)
+    return doc
+
+
+def record_export(*, household, user, now=None) -> None:
+    now = now or timezone.now()
+    with transaction.atomic():
+        journal_append(actor=Actor.for_user(user), operation="accounts.personal_data.export", objects=[household],
+                       details={"household": household.pk}, organisation_id=household.organisation_id, now=now)
+
+
+# --- Erasure --------------------------------------------------------------------------------
+
+LEGAL_YEARS = 10  # accounting documents (Code de commerce L123-22)
+
+
+def erasure_assessment(household, *, now: dt.datetime | None = None) -> list[dict]:
+    """What can be erased now and what cannot, and why: one row per kind of data."""
+    from guichet.bookings.models import Booking, Child, Guardian, Justification
+
+    now = now or timezone.now()
+    today = now.date()
+    future = Booking.objects.filter(household=household, status="booked", session__date__gte=today).count()
+    recent = Booking.objects.filter(household=household, session__date__gte=today - dt.timedelta(days=365 * LEGAL_YEARS))
+    rows = [
+        {"kind": _("Guardians' accounts"), "count": Guardian.objects.filter(household=household).count(),
+         "erasable": True, "why": _("Accounts are deleted; the journal keeps only their number.")},
+        {"kind": _("Future bookings"), "count": future, "erasable": future == 0,
+         "why": _("Cancel them first (the places go to other families).") if future
+         else _("None.")},
+        {"kind": _("Past bookings"), "count": recent.filter(session__date__lt=today).count(), "erasable": False,
+         "why": _("They are the basis of invoices, kept %(years)d years by law (Code de commerce L123-22); "
+                  "children's first names are replaced by a number.") % {"years": LEGAL_YEARS}},
+        {"kind": _("Justifications (medical certificates...)"),
+         "count": Justification.objects.filter(booking__household=household).count(), "erasable": True,
+         "why": _("The files are deleted; the fact that an absence was justified stays with the invoice.")},
+        {"kind": _("Children"), "count": Child.objects.filter(household=household).count(), "erasable": True,
+         "why": _("Name, birth date and school are deleted once no future booking remains.")},
+    ]
+    for fn in _ASSESSMENTS:
+        rows.extend(fn(household, now))
+    return rows
+
+
+_ASSESSMENTS: list[Callable] = []
+
+
+def register_assessment(fn: Callable) -> None:
+    """``fn(household, now) -> [{"kind", "count", "erasable", "why"}]`` (billing: invoices)."""
+    _ASSESSMENTS.append(fn)
+
+
+def erasure_request(*, household, user, now=None):
+    """Record a family's erasure request; asking again while one is open changes nothing."""
+    from .models import ErasureRequest
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        existing = ErasureRequest.objects.filter(household_id=household.pk, status="open").first()
+        if existing is not None:
+            return existing, False
+        req = ErasureRequest.objects.create(organisation_id=household.organisation_id, household_id=household.pk,
+                                            requested_by=user, requested_at=now)
+        journal_append(actor=Actor.for_user(user), operation="accounts.erasure.request", objects=[household, req],
+                       details={"household": household.pk, "request": req.pk},
+                       organisation_id=household.organisation_id, now=now)
+    return req, True
+
+
+def erasure_answer(*, request_id: int, organisation_ids, user, now=None):
+    """The agent has reviewed and answered the family (what was erased, what is kept and why)."""
+    from .models import ErasureRequest
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        req = ErasureRequest.objects.select_for_update().filter(pk=request_id, organisation_id__in=organisation_ids).first()
+        if req is None:
+            return None
+        if req.status == "open":
+            req.status, req.answered_at, req.answered_by = "answered", now, user
+            req.save(update_fields=["status", "answered_at", "answered_by"])
+            journal_append(actor=Actor.for_user(user), operation="accounts.erasure.answer", objects=[req],
+                           details={"household": req.household_id, "request": req.pk},
+                           organisation_id=req.organisation_id, now=now)
+    return req
