@@ -14,7 +14,7 @@ shares; SQLite: from the copy itself), so a restore can be checked against them 
 
 Nothing is changed until everything has been decrypted, authenticated and checked: a wrong
 key, a truncated or altered archive, or a non-empty target each stop the restore first.
-See docs/guide-backups.md (operators) and ADR 0006 (format).
+See docs/guide-backups.md (operators) and ADR 0009 (format).
 """
 
 from __future__ import annotations

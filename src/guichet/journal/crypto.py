@@ -17,7 +17,7 @@ An archive is a header followed by chunks::
   archive" in the error message; it reveals nothing about the key.
 
 The master key is 32 random bytes, kept in a file (``guichet backup keygen``) or in the
-environment, never in the database (ADR 0006).
+environment, never in the database (ADR 0009).
 """
 
 from __future__ import annotations
