@@ -128,3 +128,28 @@ def test_the_background_task_renders_a_run_in_batches(media, settings, monkeypat
     assert pdf.run_pdf_progress(run) == (0, 5)
     assert tasks.enqueue_run_pdfs(run.pk) == 3  # 2 + 2 + 1
     assert pdf.run_pdf_progress(run) == (5, 5)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- a\n- b\n", "maps 'portal/organisation'"),
+    ("ville: {name: X}\n", "the key is 'portal/organisation'"),
+    ("a/b: {address: x}\n", "'name' (the organisation as printed on invoices) is required"),
+    ("a/b: {name: X, mayor: Y}\n", "unknown field(s) mayor"),
+    ("a/b: {name: X, address: {street: 1}}\n", "address: an address is a text or a list of lines"),
+    ("a/b: [\n", "not YAML"),
+])
+def test_a_bad_issuer_file_is_refused_with_the_entry_at_fault(text, message):
+    with pytest.raises(present.IssuerFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        present.parse_issuers(text)
+
+
+def test_an_unusable_issuer_file_never_breaks_an_invoice(media, settings, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a/b: {name: X, mayor: Y}\n", encoding="utf-8")
+    settings.GUICHET_BILLING_ISSUERS_FILE = str(bad)
+    b = billed_town()
+    issuer = present.issuer_for(b.org)
+    assert issuer.name == b.org.name and "unknown field(s) mayor" in issuer.missing[0]
+    assert b.invoice.number in text_of(pdf.invoice_pdf(b.invoice), media)  # generic mentions, still a PDF
+    settings.GUICHET_BILLING_ISSUERS_FILE = str(tmp_path / "missing.yaml")
+    assert "No such file" in present.issuer_for(b.org).missing[0]

@@ -11,6 +11,7 @@ Without it, invoices carry generic mentions and the finance screens say what is 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -28,6 +29,7 @@ from . import selectors
 from .models import Allocation, Invoice, InvoiceLine, InvoiceRun, Payment
 
 PARIS = ZoneInfo("Europe/Paris")
+log = logging.getLogger(__name__)
 
 # What a family reads for each kind of line (the activity and unit come before it).
 LINE_KIND_WORDS = {
@@ -66,11 +68,12 @@ class Issuer:
     contact: str = ""  # phone / e-mail for questions about an invoice
     court: str = ""  # "Tribunal administratif de Melun"
     configured: bool = False
+    problem: str = ""  # why the issuer file could not be used
 
     @property
     def missing(self) -> list[str]:
         """The legal mentions that fall back to generic words (the finance screens list them)."""
-        out = []
+        out = [_("the issuer file cannot be read: %(problem)s") % {"problem": self.problem}] if self.problem else []
         if not self.ordonnateur:
             out.append(_("the name and capacity of the person issuing the invoices (ordonnateur)"))
         if not self.comptable:
@@ -138,15 +141,20 @@ def _issuers_from(path: str, mtime: float) -> dict[str, Issuer]:
 def issuer_for(organisation) -> Issuer:
     """The organisation's issuer details (generic ones when the file does not describe it)."""
     path = getattr(settings, "GUICHET_BILLING_ISSUERS_FILE", "") or ""
+    problem = ""
     if path:
         try:
             found = _issuers_from(path, Path(path).stat().st_mtime)
-        except OSError:
-            found = {}
+        except OSError as exc:
+            found, problem = {}, f"{path}: {exc.strerror}"
+        except IssuerFileError as exc:
+            found, problem = {}, f"{path}: {exc}"
+        if problem:
+            log.error("billing issuer file unusable: %s", problem)
         issuer = found.get(f"{organisation.portal.slug}/{organisation.slug}")
         if issuer is not None:
             return issuer
-    return Issuer(name=organisation.name)
+    return Issuer(name=organisation.name, problem=problem)
 
 
 # --- words ------------------------------------------------------------------------------------
