@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import secrets
 import sys
 import time
@@ -38,6 +39,44 @@ from bench.rush import LoadSampler, create_database, drop_database, machine, ver
 DB = "guichet_bench_water"
 TARGET_REGULARISATION = 30.0
 TARGET_DEBIT_FILE = 10.0
+
+
+class CpuClock:
+    """CPU seconds used by this process and by the PostgreSQL backend serving its connection
+    (read from /proc: same machine). On a shared, overloaded machine the wall time measures the
+    queue for the CPU; this sum is what the work itself costs (the PostgreSQL WAL writer and
+    checkpointer are not counted)."""
+
+    def __init__(self):
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            self.backend = cur.fetchone()[0]
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _backend(self) -> float:
+        try:
+            rest = Path(f"/proc/{self.backend}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(rest[11]) + int(rest[12])) / self.tick
+
+    def read(self) -> tuple[float, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime, self._backend()
+
+    def __enter__(self):
+        self.start = self.read()
+        return self
+
+    def __exit__(self, *exc):
+        end = self.read()
+        self.python, self.postgres = end[0] - self.start[0], end[1] - self.start[1]
+
+    def text(self) -> str:
+        return (f"CPU: Python {self.python:.1f} s + PostgreSQL backend {self.postgres:.1f} s = "
+                f"{self.python + self.postgres:.1f} s")
 
 
 def setup(admin_url: str) -> str:
@@ -165,13 +204,13 @@ def measure(org, n: int) -> bool:
     from guichet.water import sepa, services
 
     actor = Actor.cli()
-    with LoadSampler() as load:
+    with LoadSampler() as load, CpuClock() as cpu:
         t0 = time.perf_counter()
         report = services.regularisation_run(organisation=org, year=2024, readings_until=dt.date(2024, 11, 30),
                                              issued_on=dt.date(2024, 11, 25), actor=actor,
                                              now=dt.datetime(2024, 11, 25, 9, tzinfo=dt.UTC))
         reg_s = time.perf_counter() - t0
-    print(f"\n1. regularisation of {n} schedules + next schedules: {reg_s:.2f} s ({load.text()})")
+    print(f"\n1. regularisation of {n} schedules + next schedules: {reg_s:.2f} s wall ({load.text()}); {cpu.text()}")
     for key, value in report.as_summary().items():
         if key != "anomalies":
             print(f"   {key:<20} {format_euros(value) if key in ('billed', 'collected', 'due', 'credit_carried', 'credit_refunded', 'next_total', 'not_collected', 'rejected') else value}")
@@ -183,9 +222,10 @@ def measure(org, n: int) -> bool:
               and m.Instalment.objects.filter(schedule__year=2025).count() == report.next_instalments)
     print(f"   invariants: {n} invoices, balance = total - collected on all, deducted = collected instalments: "
           f"{verdict(ok_reg)}")
-    print(f"   target <= {TARGET_REGULARISATION:.0f} s: {verdict(reg_s <= TARGET_REGULARISATION)}")
+    print(f"   target <= {TARGET_REGULARISATION:.0f} s: wall {verdict(reg_s <= TARGET_REGULARISATION)}, "
+          f"CPU {verdict(cpu.python + cpu.postgres <= TARGET_REGULARISATION)}")
 
-    with LoadSampler() as load:
+    with LoadSampler() as load, CpuClock() as cpu2:
         t0 = time.perf_counter()
         debit = services.debit_run_create(organisation=org, collection_date=dt.date(2025, 1, 10),
                                           due_from=dt.date(2025, 1, 1), due_until=dt.date(2025, 1, 31),
@@ -200,12 +240,14 @@ def measure(org, n: int) -> bool:
     lines = m.DebitLine.objects.filter(run=debit.run).aggregate(n=Count("id"), s=Sum("amount"))
     twice = m.DebitLine.objects.values("instalment_id").annotate(c=Count("id")).filter(c__gt=1).count()
     print(f"\n2. debit run, January 2025: {debit.count} debits, {len(xml) / 1e6:.1f} MB, {debit_s:.2f} s "
-          f"including the XSD validation ({load.text()}); the validation alone: {validate_s:.2f} s")
+          f"wall including the XSD validation ({load.text()}); {cpu2.text()}; the validation alone: "
+          f"{validate_s:.2f} s")
     print(f"   by sequence type: {debit.by_sequence}; anomalies: {len(debit.anomalies)}")
     ok_debit = count == lines["n"] == debit.count and total == lines["s"] == debit.control_sum and twice == 0
     print(f"   invariants: control sum {format_euros(total)} = sum of the {count} instalments in the file, "
           f"none in two files: {verdict(ok_debit)}")
-    print(f"   target {n} debits <= {TARGET_DEBIT_FILE:.0f} s: {verdict(debit_s <= TARGET_DEBIT_FILE)}")
+    print(f"   target {n} debits <= {TARGET_DEBIT_FILE:.0f} s: wall {verdict(debit_s <= TARGET_DEBIT_FILE)}, "
+          f"CPU {verdict(cpu2.python + cpu2.postgres <= TARGET_DEBIT_FILE)}")
     return ok_reg and ok_debit
 
 

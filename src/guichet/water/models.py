@@ -134,7 +134,8 @@ class Reading(models.Model):
         ESTIMATED = "estimated", _("Estimate")
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
-    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="readings")
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="readings",
+                              db_index=False)  # indexed by the (meter, date) constraint
     date = models.DateField()
     index = models.PositiveIntegerField(help_text=_("m³"))
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -211,7 +212,8 @@ class Invoice(models.Model):
         CARRY_OVER = "carry_over", _("Carried over to the next schedule")
         REFUND = "refund", _("To be refunded")
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)  # indexed by the (organisation, number) constraint
     contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="invoices")
     schedule = models.OneToOneField(Schedule, on_delete=models.PROTECT, null=True, blank=True, related_name="invoice")
     number = models.CharField(max_length=30)
@@ -273,8 +275,11 @@ class Instalment(models.Model):
         REJECTED = "rejected", _("Returned by the bank")
         CANCELLED = "cancelled", _("Cancelled")
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
-    schedule = models.ForeignKey(Schedule, on_delete=models.PROTECT, null=True, blank=True, related_name="instalments")
+    # Indexed by water_inst_due_idx (organisation first) and the (schedule, number) constraint:
+    # no index of their own, so the runs' 200,000-row inserts maintain fewer indexes.
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+", db_index=False)
+    schedule = models.ForeignKey(Schedule, on_delete=models.PROTECT, null=True, blank=True, related_name="instalments",
+                                 db_index=False)
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="instalments")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
     number = models.PositiveSmallIntegerField()
@@ -362,7 +367,8 @@ class DebitRun(models.Model):
 class DebitLine(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     run = models.ForeignKey(DebitRun, on_delete=models.PROTECT, related_name="lines")
-    instalment = models.ForeignKey(Instalment, on_delete=models.PROTECT, related_name="debit_lines")
+    instalment = models.ForeignKey(Instalment, on_delete=models.PROTECT, related_name="debit_lines",
+                                   db_index=False)  # indexed by the unique constraint
     mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, related_name="+")
     amount = models.PositiveIntegerField()
     sequence_type = models.CharField(max_length=4)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -142,6 +143,7 @@ def tariff_segments(tariffs: Sequence[Tariff], start: dt.date, end: dt.date) -> 
     return segments
 
 
+@functools.lru_cache(maxsize=4096)
 def year_fraction(start: dt.date, end: dt.date) -> Decimal:
     """Share of a year covered by ``[start, end)``: each calendar year's days / its length."""
     total = Decimal(0)
@@ -158,7 +160,7 @@ def year_fraction(start: dt.date, end: dt.date) -> Decimal:
 # --- Bills --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Line:
     heading: str
     label: str
