@@ -27,7 +27,6 @@ from django.db import transaction
 from guichet.bookings.models import Activity, Unit
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
-from guichet.common.money import MoneyError, parse_euros
 from guichet.journal.services import journal_append
 from guichet.status.notice import NoticeError, NoticeProblem, _Map, _parse_yaml, _Seq
 
@@ -42,6 +41,7 @@ from .models import (
 
 FORMAT = "guichet-billing/1"
 SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
+AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 NON_RESIDENT = "non_resident"
 TOP_FIELDS = ("format", "portal", "organisation", "brackets", "sibling_reductions", "activities", "creche")
 BRACKET_SET_FIELDS = ("valid_from", "default", "brackets")
@@ -149,16 +149,17 @@ class _R:
         return None
 
     def euros(self, value, line, path, *, maximum=MAX_PRICE) -> int | None:
-        """An amount in euros: 12.5, 12.50, "12,50", "12,50 €"; at most two decimals."""
+        """An amount in euros: 12, 12.5, 12.50, "12,50", "12,50 €"; at most two decimals. No
+        thousands separators (in a tariff file "2.005" is an error, not 2,005 euros)."""
         if isinstance(value, bool) or value is None:
             self.problem(line, path, "expected an amount in euros, e.g. 12.50")
             return None
         text = repr(value) if isinstance(value, float) else str(value)
-        try:
-            cents = parse_euros(text)
-        except MoneyError:
+        plain = text.replace("€", "").replace(",", ".").strip()
+        if not AMOUNT.match(plain):
             self.problem(line, path, f"'{value}' is not an amount in euros (e.g. 12.50, at most two decimals)")
             return None
+        cents = int(Decimal(plain) * 100)
         if not 0 <= cents <= maximum:
             self.problem(line, path, f"{text} is out of range (0 to {maximum // 100} euros)")
             return None
@@ -336,6 +337,8 @@ def _check_grids(r: _R, spec: Spec) -> None:
         tariffs.sort(key=lambda t: t["valid_from"])
         for i, t in enumerate(tariffs):
             end = tariffs[i + 1]["valid_from"] if i + 1 < len(tariffs) else dt.date.max
+            if end <= t["valid_from"]:  # a date given twice: reported once, above
+                continue
             live = [s for j, s in enumerate(sets)
                     if s["valid_from"] < end and (j + 1 == len(sets) or sets[j + 1]["valid_from"] > t["valid_from"])]
             if not live or live[0]["valid_from"] > t["valid_from"]:
