@@ -143,3 +143,23 @@ def test_command_full_cycle_prints_summaries(org, tmp_path, time_machine):
     with pytest.raises(CommandError, match="(?s)nothing to regularise.*nothing was changed"):
         call_command("water", "regularise", "--organisation", _org_arg(org), "--year", "2024", "--readings-until",
                      "2024-11-30", "--issued-on", "2024-11-25", stdout=StringIO(), stderr=StringIO())
+
+
+def test_plan_form_spreads_a_balance_and_names_bad_input(client, org, finance):
+    contract = monthly_payer(org)
+    s.reading_record(meter=contract.meter, date=D(2024, 11, 18), index=1322, actor=ACTOR, now=at(D(2024, 11, 19)))
+    s.regularisation_run(organisation=org, year=2024, readings_until=D(2024, 11, 30), issued_on=D(2024, 11, 25),
+                         actor=ACTOR, now=at(D(2024, 11, 25)))
+    client.force_login(finance)
+    page = client.get(url(org, "customers/C-1/"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Spread this balance" in page
+    plan_url = url(org, "customers/C-1/invoices/R2024-000001/plan/")
+    bad = client.post(plan_url, {"count": "30", "first_due": "2025-01-10"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert bad.status_code == 400 and "between 2 and 12" in bad.content.decode()
+    assert not Instalment.objects.filter(note="instalment plan").exists()
+    ok = client.post(plan_url, {"count": "3", "first_due": "2025-01-10"})
+    assert ok.status_code == 302
+    parts = list(Instalment.objects.filter(note="instalment plan", state="planned").values_list("amount", flat=True))
+    assert len(parts) == 3 and sum(parts) == 60157  # nothing was collected in 2024: the whole bill is due
+    page = client.get(url(org, "customers/C-1/"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Spread this balance" not in page

@@ -71,6 +71,8 @@ def account(customer: Customer) -> dict:
                  "vat": format_euros(inv.total_vat), "deducted": format_euros(inv.deducted),
                  "balance": format_euros(abs(inv.balance)), "credit": inv.balance < 0,
                  "instalments": by_invoice.get(inv.pk, []),
+                 "can_spread": inv.balance > 0 and [i["state"] for i in by_invoice.get(inv.pk, [])
+                                                    if i["state"] != "cancelled"] == ["planned"],
                  "last_day": inv.period_end - dt.timedelta(days=1),
                  "lines": [{**ln, "amount_text": format_euros(ln["amount"]), "quantity_text": _number(ln["quantity"]),
                             "price_text": _number(ln["unit_price"], 4),

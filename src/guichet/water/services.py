@@ -16,6 +16,7 @@ import io
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
@@ -44,6 +45,7 @@ from .models import (
     Tariff,
 )
 
+PARIS = ZoneInfo("Europe/Paris")
 Progress = Callable[[int, int], None] | None
 BALANCE_DUE_DAYS = 20
 STALE_DAYS = 90  # a reading older than this before the cut-off date is replaced by an estimate
@@ -65,6 +67,11 @@ class ImportFailed(ValueError):
     def __init__(self, errors: list[str]):
         super().__init__("\n".join(errors))
         self.errors = errors
+
+
+def _paris_day(now: dt.datetime) -> dt.date:
+    """The calendar day in Europe/Paris (a due date or a collection date is a French day)."""
+    return now.astimezone(PARIS).date()
 
 
 def _journal(actor: Actor, operation: str, organisation: Organisation, objects, details: dict, payload, now):
@@ -336,7 +343,7 @@ def mandate_create(*, customer: Customer, reference: str, signed_on: dt.date, ib
         bic_c = sepa.clean_bic(bic)
     except sepa.SepaError as e:
         raise WaterError("iban", str(e)) from None
-    if signed_on > now.date():
+    if signed_on > _paris_day(now):
         raise WaterError("signed_on", "the signature date cannot be in the future")
     try:
         with transaction.atomic(durable=True):
@@ -448,7 +455,7 @@ def debit_run_create(*, organisation: Organisation, collection_date: dt.date, du
     database constraint)."""
     if due_until < due_from:
         raise WaterError("due_until", "the end of the period is before its start")
-    if collection_date < now.date():
+    if collection_date < _paris_day(now):
         raise WaterError("collection_date", "the collection date is in the past")
     key = idempotency_key.strip()[:80]
     if not key:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("manage/water/<slug:portal>/", views.portal_home, name="portal"),
     path(P, views.home, name="home"),
     path(P + "customers/<str:reference>/", views.customer, name="customer"),
+    path(P + "customers/<str:reference>/invoices/<str:number>/plan/", views.plan, name="plan"),
     path(P + "outage/", views.outage, name="outage"),
     path(P + "regularisations/", views.regularisations, name="regularisations"),
     path(P + "debit-runs/", views.debit_runs, name="debit-runs"),

@@ -23,7 +23,7 @@ from guichet.common.actor import Actor
 from guichet.common.money import format_euros
 
 from . import selectors, services
-from .models import Customer, DebitRun, RegularisationRun
+from .models import Customer, DebitRun, Invoice, RegularisationRun
 
 ROLE = "finance"
 
@@ -69,6 +69,38 @@ def customer(request, portal, organisation, reference):
     page, _orgs, org = _scope(request, portal, organisation)
     cust = get_object_or_404(Customer, organisation=org, reference=reference)
     return render(request, "water/customer.html", _ctx(page, org, account=selectors.account(cust)))
+
+
+@login_required
+@require_http_methods(["POST"])
+def plan(request, portal, organisation, reference, number):
+    """Spread a balance due over monthly instalments (a household that cannot pay at once)."""
+    page, _orgs, org = _scope(request, portal, organisation)
+    cust = get_object_or_404(Customer, organisation=org, reference=reference)
+    invoice = get_object_or_404(Invoice, organisation=org, contract__customer=cust, number=number)
+    first_due = _parse_date(request.POST.get("first_due", ""))
+    try:
+        count = int(request.POST.get("count", ""))
+    except ValueError:
+        count = 0
+    error = None
+    if first_due is None:
+        error = _("Enter the due date of the first instalment (a date).")
+    elif not 2 <= count <= 12:
+        error = _("An instalment plan has between 2 and 12 monthly instalments.")
+    else:
+        try:
+            services.payment_plan_create(invoice=invoice, count=count, first_due=first_due,
+                                         actor=Actor.for_user(request.user, "counter"), now=timezone.now())
+        except services.WaterError as e:
+            error = e.message
+    if error:
+        return render(request, "water/customer.html",
+                      _ctx(page, org, account=selectors.account(cust), plan_error=error, plan_invoice=number),
+                      status=400)
+    messages.success(request, _("The balance of %(number)s is spread over %(count)s monthly instalments.")
+                     % {"number": number, "count": count})
+    return redirect("water:customer", portal=portal, organisation=organisation, reference=reference)
 
 
 def _parse_date(text: str) -> dt.date | None:
