@@ -105,7 +105,7 @@ def test_bad_paper_input_names_the_field_and_changes_nothing(world, client):
     cases = [({"number": "-3"}, "id_number"), ({"household": "NOPE"}, "id_household"),
              ({"dates": "demain"}, "id_dates"), ({"dates": "2025-01-16"}, "id_dates"),
              ({"children": "Personne"}, "id_children"), ({"received_on": "2025-02-01"}, "id_received_on"),
-             ({"unit": "nope"}, "id_children")]
+             ({"unit": "nope"}, "id_unit")]
     with time_machine.travel(NOW, tick=False):
         for change, field in cases:
             r = client.post(url(world, "paper/bookings/"), {**base, **change})

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from guichet.bookings.models import Activity, Basket, Site
+from guichet.bookings.models import Activity, Basket, Site, Unit
 from guichet.common.money import MoneyError, parse_euros
 
 from .models import PaperForm
@@ -41,15 +41,21 @@ class PaperBookingForm(_PaperBase):
                                help_text=_("Separate them with commas, e.g. Léa, Tom."))
     dates = forms.CharField(label=_("Days asked for"), widget=forms.Textarea(attrs={"rows": 3}),
                             help_text=_("One per line or separated by commas, e.g. 2024-07-10 or 10/07/2024."))
-    unit = forms.CharField(label=_("Choice (unit code)"), max_length=50,
-                           help_text=_("e.g. journee, matin-repas: the codes of the activity."))
+    unit = forms.ChoiceField(label=_("Choice"), help_text=_("What the form asks for each day."))
     mode = forms.ChoiceField(label=_("If some days are full"), choices=Basket.Mode.choices,
                              initial=Basket.Mode.PARTIAL)
+
+    field_order = ["series", "number", "received_on", "received_time", "household", "activity", "site",
+                   "children", "dates", "unit", "mode", "duplicate"]
 
     def __init__(self, *args, organisation, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["activity"].queryset = Activity.objects.filter(organisation=organisation)
         self.fields["site"].queryset = Site.objects.filter(organisation=organisation)
+        units = Unit.objects.filter(organisation=organisation).select_related("activity").order_by(
+            "activity__position", "activity__pk", "position")
+        self.fields["unit"].choices = [("", "---------")] + [
+            (u.code, f"{u.tr('name')} ({u.activity.tr('name')})") for u in units]
 
     def clean_dates(self):
         from .services import _parse_date
@@ -77,6 +83,9 @@ class PaperDepositForm(_PaperBase):
     method = forms.ChoiceField(label=_("Paid by"), choices=[
         ("cash", _("Cash")), ("cheque", _("Cheque")), ("card", _("Card at the counter"))])
     reference = forms.CharField(label=_("Cheque number or card receipt"), max_length=40, required=False)
+
+    field_order = ["series", "number", "received_on", "received_time", "household", "amount", "method",
+                   "reference", "duplicate"]
 
     def clean_amount(self):
         try:

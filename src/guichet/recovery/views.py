@@ -89,14 +89,15 @@ def _household(org: Organisation, form, field: str = "household") -> Household |
     return household
 
 
+FIELDS = {"received_at": "received_on", "items": "children", "child": "children", "session": "dates",
+          "unit": "unit", "amount_cents": "amount"}
+
+
 def _service_error(form, exc: services.RecoveryError) -> None:
-    field = exc.field.split("[")[0].split(".")[0] if exc.field else None
-    if field == "received_at":
-        field = "received_on"
-    if field in ("items", "child"):
-        field = "children"
-    if field == "amount_cents":
-        field = "amount"
+    """The service's field (``items[2].unit``, ``received_at``...) as the form's field."""
+    path = exc.field or ""
+    last = path.rsplit(".", 1)[-1].split("[")[0] if path else ""
+    field = FIELDS.get(last, last)
     form.add_error(field if field in form.fields else None, exc.message)
 
 
