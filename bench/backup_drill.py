@@ -107,6 +107,13 @@ def populate(url: str, *, households: int, children: int, per_child: int, journa
     return {"counts": counts, "database_size": size, "timings": timings}
 
 
+def _size(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
+
+
 def run(args: list[str], url: str, label: str) -> tuple[float, str]:
     env = {**os.environ, "DATABASE_URL": url, "GUICHET_INSECURE_DEV_KEY": "1", "LOG_LEVEL": "WARNING"}
     t = time.perf_counter()
@@ -125,17 +132,24 @@ def main() -> None:
     parser.add_argument("--per-child", type=int, default=200, help="sessions booked per child")
     parser.add_argument("--journal", type=int, default=2_000_000, help="journal entries")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    parser.add_argument("--reuse-town", action="store_true",
+                        help="keep the town built by a previous run (guichet_bench_backup) and only run the drill")
     args = parser.parse_args()
 
     print("machine:", json.dumps(machine()))
-    source = fresh_pg(args.pg, "guichet_bench_backup")
-    t = time.perf_counter()
-    migrate(source)
-    print(f"schema migrated: {time.perf_counter() - t:.1f} s")
-    t = time.perf_counter()
-    built = populate(source, households=args.households, children=args.children, per_child=args.per_child,
-                     journal=args.journal)
-    print(f"town built in {time.perf_counter() - t:.1f} s: {json.dumps(built)}")
+    if args.reuse_town:
+        source = f"{args.pg}/guichet_bench_backup"
+        built = {"database_size": _size(source)}
+        print(f"reusing the town in guichet_bench_backup ({built['database_size']})")
+    else:
+        source = fresh_pg(args.pg, "guichet_bench_backup")
+        t = time.perf_counter()
+        migrate(source)
+        print(f"schema migrated: {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        built = populate(source, households=args.households, children=args.children, per_child=args.per_child,
+                         journal=args.journal)
+        print(f"town built in {time.perf_counter() - t:.1f} s: {json.dumps(built)}")
 
     with tempfile.TemporaryDirectory(prefix="guichet-drill-") as tmp:
         tmp = Path(tmp)
@@ -148,8 +162,10 @@ def main() -> None:
         phases["backup create"], out = run(["backup", "create", str(archive), "--key-file", str(key),
                                             "--media-root", str(media)], source, "backup create")
         print(out.split("journal checkpoint")[0].rstrip())
+        print(f"  ({phases['backup create']:.1f} s)")
         phases["backup verify"], out = run(["backup", "verify", str(archive), "--key-file", str(key)], source,
                                            "backup verify")
+        print(out.rstrip())
         target = fresh_pg(args.pg, "guichet_bench_backup_restore")
         phases["restore + verification"], out = run(["backup", "restore", str(archive), "--key-file", str(key),
                                                      "--media-root", str(tmp / "restored-media")], target, "restore")

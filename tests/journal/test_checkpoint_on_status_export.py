@@ -30,4 +30,4 @@ def test_the_static_export_prints_and_writes_the_checkpoint(tmp_path):
     for page in ("index.html", "en/index.html"):
         html = (tmp_path / page).read_text()
         assert "journal-checkpoint" in html
-        assert written.text().splitlines()[2] in html  # a chain line, verbatim
+        assert written.text().splitlines()[2] in html.replace("<wbr>", "")  # a chain line, verbatim once copied

@@ -14,6 +14,7 @@ from guichet.journal.crypto import key_id, new_key_text, parse_key
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # must run on a half-configured machine: URLs, templates... are not needed
     help = (
         "Backups. 'create' writes one encrypted archive (database, uploaded files, manifest); "
         "'verify ARCHIVE' authenticates and checks it; 'restore ARCHIVE' restores it onto an empty "

@@ -15,6 +15,7 @@ from guichet.journal.selectors import verify_all
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # must run on a half-configured machine: URLs, templates... are not needed
     help = (
         "The journal. 'verify' checks every chain and names the first bad entry (and, given "
         "checkpoints, that the journal still extends them); 'checkpoint' publishes the head of "
