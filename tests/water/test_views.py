@@ -163,3 +163,29 @@ def test_plan_form_spreads_a_balance_and_names_bad_input(client, org, finance):
     assert len(parts) == 3 and sum(parts) == 60157  # nothing was collected in 2024: the whole bill is due
     page = client.get(url(org, "customers/C-1/"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Spread this balance" not in page
+
+
+def test_command_move_in_mandate_reading_move_out(org, time_machine):
+    time_machine.move_to(at(D(2024, 3, 1)), tick=False)
+    o = _org_arg(org)
+    call_command("water", "move-in", "--organisation", o, "--customer", "C-9", "--name", "Mme Test", "--address",
+                 "2 rue Y", "--point", "P-9", "--meter", "M-9", "--diameter", "15", "--date", "2024-03-01",
+                 "--index", "10", "--monthly", "--basis", "400,00", stdout=(out := StringIO()))
+    assert "schedule 2024" in out.getvalue() and "400,00" in out.getvalue()
+    call_command("water", "mandate", "--organisation", o, "--customer", "C-9", "--reference", "RUM-9",
+                 "--signed-on", "2024-03-01", "--iban", IBANS[2], stdout=(m := StringIO()))
+    assert "FR76 •••• 4593" in m.getvalue() and IBANS[2] not in m.getvalue()
+    with pytest.raises(CommandError, match="IBAN is not valid"):
+        call_command("water", "mandate", "--organisation", o, "--customer", "C-9", "--reference", "RUM-10",
+                     "--signed-on", "2024-03-01", "--iban", "FR00", stdout=StringIO())
+    call_command("water", "reading", "--organisation", o, "--meter", "M-9", "--date", "2024-06-01", "--index", "40",
+                 stdout=StringIO())
+    with pytest.raises(CommandError, match="below the actual reading"):
+        call_command("water", "reading", "--organisation", o, "--meter", "M-9", "--date", "2024-07-01", "--index",
+                     "30", stdout=StringIO())
+    call_command("water", "move-out", "--organisation", o, "--customer", "C-9", "--date", "2024-07-15", "--index",
+                 "55", "--issued-on", "2024-07-20", stdout=(f := StringIO()))
+    assert "final invoice F2024-000001" in f.getvalue() and "balance due" in f.getvalue()
+    with pytest.raises(CommandError, match="no running contract"):
+        call_command("water", "move-out", "--organisation", o, "--customer", "C-9", "--date", "2024-08-15",
+                     "--index", "60", "--issued-on", "2024-08-20", stdout=StringIO())

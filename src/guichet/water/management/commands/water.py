@@ -9,6 +9,13 @@
     guichet water periodic        --organisation PAGE/ORG --from DATE --to DATE --issued-on DATE
     guichet water plan            --organisation PAGE/ORG --invoice NUMBER --count N --first-due DATE
     guichet water tariff          --organisation PAGE/ORG --from DATE FILE.json
+    guichet water move-in         --organisation PAGE/ORG --customer REF --name NAME --address TEXT
+                                  --point REF --meter SERIAL --diameter MM --date DATE --index M3
+                                  [--monthly --basis EUROS] [--no-sanitation]
+    guichet water mandate         --organisation PAGE/ORG --customer REF --reference RUM --signed-on DATE
+                                  --iban IBAN [--bic BIC] [--one-off]
+    guichet water reading         --organisation PAGE/ORG --meter SERIAL --date DATE --index M3 [--estimated]
+    guichet water move-out        --organisation PAGE/ORG --customer REF --date DATE --index M3 --issued-on DATE
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ from django.utils import timezone
 
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
-from guichet.common.money import format_euros
+from guichet.common.money import MoneyError, format_euros, parse_euros
 from guichet.water import services
-from guichet.water.models import Invoice
+from guichet.water.models import Customer, Invoice, Meter
 
 
 def _date(text: str) -> dt.date:
@@ -77,6 +84,28 @@ class Command(BaseCommand):
         p = action("tariff", "Load a dated tariff (JSON).")
         p.add_argument("--from", dest="start", required=True)
         p.add_argument("file", metavar="FILE.json")
+        p = action("move-in", "A new customer (or a known one) supplied at a delivery point from a date.")
+        for name in ("--customer", "--name", "--address", "--point", "--meter", "--date"):
+            p.add_argument(name, required=True)
+        p.add_argument("--diameter", type=int, required=True)
+        p.add_argument("--index", type=int, required=True)
+        p.add_argument("--no-sanitation", action="store_true", help="the point is not connected to the sewer")
+        p.add_argument("--monthly", action="store_true", help="a monthly payer: make this year's schedule")
+        p.add_argument("--basis", default="0", help="the schedule's yearly basis in euros (an estimate)")
+        p = action("mandate", "Record a signed SEPA mandate (replaces the customer's active one).")
+        for name in ("--customer", "--reference", "--signed-on", "--iban"):
+            p.add_argument(name, required=True)
+        p.add_argument("--bic", default="")
+        p.add_argument("--one-off", action="store_true")
+        p = action("reading", "Record one meter reading.")
+        p.add_argument("--meter", required=True)
+        p.add_argument("--date", required=True)
+        p.add_argument("--index", type=int, required=True)
+        p.add_argument("--estimated", action="store_true")
+        p = action("move-out", "Close a customer's running contract with the final reading; issue the final invoice.")
+        for name in ("--customer", "--date", "--issued-on"):
+            p.add_argument(name, required=True)
+        p.add_argument("--index", type=int, required=True)
 
     # --- helpers
 
@@ -217,3 +246,57 @@ class Command(BaseCommand):
                                      actor=actor, now=now)
         self.stdout.write(f"tariff in force from {tariff.valid_from.isoformat()} loaded "
                           f"({len(definition['headings'])} headings)")
+
+    def _customer(self, org, reference):
+        customer = Customer.objects.filter(organisation=org, reference=reference).first()
+        if customer is None:
+            raise CommandError(f"no customer {reference!r} in this organisation")
+        return customer
+
+    def do_move_in(self, org, o, actor, now):
+        customer = Customer.objects.filter(organisation=org, reference=o["customer"]).first()
+        if customer is None:
+            customer = services.customer_create(
+                organisation=org, reference=o["customer"], name=o["name"], address=o["address"],
+                billing="monthly" if o["monthly"] else "periodic", actor=actor, now=now)
+        try:
+            basis = parse_euros(o["basis"])
+        except MoneyError:
+            raise CommandError(f"--basis: {o['basis']!r} is not an amount in euros") from None
+        start = _date(o["date"])
+        contract = services.contract_open(
+            customer=customer, point_reference=o["point"], address=o["address"], sanitation=not o["no_sanitation"],
+            meter_serial=o["meter"], diameter=o["diameter"], start=start, start_index=o["index"], actor=actor, now=now)
+        self.stdout.write(f"customer {customer.reference} supplied at {o['point']} from {start.isoformat()} "
+                          f"(meter {o['meter']}, index {o['index']} m³)")
+        if o["monthly"]:
+            schedule = services.schedule_create(contract=contract, year=start.year, basis=basis, actor=actor, now=now)
+            self._line(f"schedule {schedule.year}", f"{schedule.instalments.count()} instalments, "
+                                                     f"{format_euros(basis)}")
+
+    def do_mandate(self, org, o, actor, now):
+        mandate = services.mandate_create(customer=self._customer(org, o["customer"]), reference=o["reference"],
+                                          signed_on=_date(o["signed_on"]), iban=o["iban"], bic=o["bic"],
+                                          one_off=o["one_off"], actor=actor, now=now)
+        self.stdout.write(f"mandate {mandate.reference} recorded for account {mandate.masked_iban}")
+
+    def do_reading(self, org, o, actor, now):
+        meter = Meter.objects.filter(organisation=org, serial=o["meter"]).first()
+        if meter is None:
+            raise CommandError(f"no meter {o['meter']!r} in this organisation")
+        reading = services.reading_record(meter=meter, date=_date(o["date"]), index=o["index"],
+                                          kind="estimated" if o["estimated"] else "actual", actor=actor, now=now)
+        self.stdout.write(f"reading recorded: meter {meter.serial}, {reading.date.isoformat()}, {reading.index} m³ "
+                          f"({reading.get_kind_display()})")
+
+    def do_move_out(self, org, o, actor, now):
+        customer = self._customer(org, o["customer"])
+        contract = customer.contracts.filter(end__isnull=True).first()
+        if contract is None:
+            raise CommandError(f"customer {customer.reference} has no running contract")
+        invoice = services.contract_close(contract=contract, end=_date(o["date"]), end_index=o["index"],
+                                          issued_on=_date(o["issued_on"]), actor=actor, now=now)
+        self.stdout.write(f"contract closed; final invoice {invoice.number}")
+        self._line("total", format_euros(invoice.total))
+        self._line("instalments collected (deducted)", format_euros(invoice.deducted))
+        self._line("credit to refund" if invoice.balance < 0 else "balance due", format_euros(abs(invoice.balance)))
