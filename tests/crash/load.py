@@ -38,6 +38,7 @@ class Request:
     status: int = 0
     answer: dict = field(default_factory=dict)
     replays: list = field(default_factory=list)  # (status, answer) of replays after the faults
+    sent_at: float = 0.0  # time.monotonic() when sent
 
     def path(self) -> str:
         return {BOOKING: "/api/v1/bookings/baskets", DEPOSIT: "/api/v1/billing/deposits",
@@ -130,12 +131,13 @@ def run_clients(target: Target, scenario: dict, *, seconds: float, threads: int,
             with lock:
                 n = next(counter)
             req = make_request(n, rng, scenario, prefix, kinds)
+            req.sent_at = time.monotonic()
             status, answer = send(target.get(), "POST", req.path(), req.token(scenario), req.body, req.key)
             req.status, req.answer, req.outcome = status, answer, classify(req, status, answer)
             with lock:
                 done.append(req)
             if status == 0 or status >= 500:
-                time.sleep(0.3)  # the server or its database is down: do not spin
+                time.sleep(1.0)  # the server or its database is down: back off, as a client should
 
     pool = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
     for t in pool:

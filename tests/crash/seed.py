@@ -51,7 +51,7 @@ def main() -> None:
         SessionPart.objects.create(organisation=org, session=s, part="day", capacity=capacity)
         sessions.append(s.pk)
     users = get_user_model().objects
-    agent = users.create_user("counter", password="x" * 12)
+    agent = users.create_user("counter", password=None)  # no hashing: API tokens only
     StaffRole.objects.create(user=agent, organisation=org, kind="counter", granted_at=now)
     ApiToken.objects.create(user=agent, name="crash", digest=ApiToken.hash("counter-token"))
     out = {"organisation": org.pk, "sessions": sessions, "counter_token": "counter-token", "families": []}
@@ -59,7 +59,7 @@ def main() -> None:
         hh = Household.objects.create(organisation=org, reference=f"F{i:04d}", display_name=f"F{i}", created_at=now)
         child = Child.objects.create(organisation=org, household=hh, first_name=f"E{i}",
                                      birth_date=dt.date(2016, 1, 1))
-        user = users.create_user(f"parent{i}", password="x" * 12)
+        user = users.create_user(f"parent{i}", password=None)
         Guardian.objects.create(organisation=org, household=hh, user=user)
         ApiToken.objects.create(user=user, name="crash", digest=ApiToken.hash(f"parent-token-{i}"))
         invoice = Invoice.objects.create(

@@ -99,30 +99,32 @@ def test_killing_the_app_server_then_postgres_loses_nothing_acknowledged(private
     c = private_cluster
     scenario = c.scenario
     rng = random.Random(20261124)
-    servers = [_start_app(c)]
+    # The serving server and two standbys (as a load balancer's other nodes), started at once.
+    with ThreadPoolExecutor(3) as pool:
+        servers = list(pool.map(lambda _i: _start_app(c), range(3)))
     target = Target(servers[0].port)
     faults: list[str] = []
+    outage = [0.0, 0.0]  # when PostgreSQL was down
     stop = threading.Event()
 
     def inject():
         try:
-            # Twice: a standby server is started (as a load balancer's second node would be),
-            # then the serving one is killed with kill -9 at a random moment, in-flight requests
-            # and all, and traffic goes to the standby. Then PostgreSQL is killed with kill -9
-            # (every process of the cluster) and restarted: crash recovery.
-            for _ in range(2):
-                standby = _start_app(c)
-                time.sleep(rng.uniform(0.5, 2.0))
-                _kill9(servers[-1])
+            # Twice: the serving server is killed with kill -9 at a random moment, in-flight
+            # requests and all, and traffic goes to the next one. Then PostgreSQL is killed
+            # with kill -9 (every process of the cluster) and restarted: crash recovery.
+            for i in range(2):
+                time.sleep(rng.uniform(0.7, 2.0))
+                _kill9(servers[i])
                 faults.append("app")
-                servers.append(standby)
-                target.set(standby.port)
+                target.set(servers[i + 1].port)
             time.sleep(rng.uniform(1.0, 2.5))
+            outage[0] = time.monotonic()
             c.kill9()
             faults.append("postgres")
             time.sleep(rng.uniform(0.2, 1.0))
             c.start()
-            time.sleep(2.0)  # traffic after the recovery too
+            outage[1] = time.monotonic()
+            time.sleep(3.0)  # traffic after the recovery too
         finally:
             stop.set()
 
@@ -151,11 +153,13 @@ def test_killing_the_app_server_then_postgres_loses_nothing_acknowledged(private
     elapsed = time.monotonic() - started
     by_kind = {k: sum(1 for r in requests if r.kind == k) for k in (BOOKING, DEPOSIT, "payment")}
     statuses = Counter(r.status for r in requests)
+    during = sum(1 for r in requests if r.status >= 500 and outage[0] - 6 <= r.sent_at <= outage[1])
     summary = (f"{len(requests)} requests {by_kind}, {findings.acknowledged} acknowledged, "
-               f"{findings.unknown} of unknown outcome (HTTP statuses {dict(statuses)}), faults {faults}, "
+               f"{findings.unknown} of unknown outcome (HTTP statuses {dict(statuses)}; 5xx while PostgreSQL "
+               f"was down or recovering: {during}; outage {outage[1] - outage[0]:.1f} s), faults {faults}, "
                f"{elapsed:.0f} s")
     print(summary)  # noqa: T201 - shown with -s: what the run exercised
-    assert findings.acknowledged >= 20 and all(by_kind.values()), summary
+    assert findings.acknowledged >= 10 and all(by_kind.values()), summary
     assert findings.unknown >= 1, f"no request was caught by a fault: the test proved nothing ({summary})"
     assert not findings.problems(), (summary, findings.problems())
 

@@ -277,6 +277,10 @@ class ComingBack:
         return [g for g in self.gates if g.state.state != gates_mod.OPEN]
 
     @property
+    def booking_closed(self) -> bool:
+        return any(g.gate.function == "booking" and g.state.closed for g in self.gates)
+
+    @property
     def gaps(self) -> int:
         return sum(s.missing for s in self.numbering)
 

@@ -22,9 +22,10 @@ class Command(BaseCommand):
         # Each module's demo, in dependency order (billing prices the bookings' demo families).
         from guichet.billing.demo import load_billing_demo
         from guichet.bookings.demo import load_bookings_demo
+        from guichet.recovery.demo import load_recovery_demo
         from guichet.water.demo import load_water_demo
 
-        for load in (load_bookings_demo, load_billing_demo, load_water_demo):
+        for load in (load_bookings_demo, load_billing_demo, load_water_demo, load_recovery_demo):
             lines = load()
             if lines:
                 self.stdout.write("\n".join(lines))
