@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -60,7 +60,13 @@ def family_signup(*, email: str, password: str, actor: Actor, now=None) -> None:
         if existing is None:
             user = User(username=email, email=email, is_active=False)
             user.set_password(password)
-            user.save()
+            try:
+                with transaction.atomic():
+                    user.save()
+            except IntegrityError:
+                # The same address signed up at the same instant (double click): that request
+                # sends the link; this one answers the same page and sends nothing more.
+                return
             journal_append(actor=actor, operation="accounts.family.signup", objects=[user],
                            payload={"email": email}, details={"user": user.pk}, now=now)
             link = _url(reverse("accounts:verify-email", args=[verification_token(user)]))
