@@ -276,3 +276,18 @@ def test_finance_refunds_available_credit_and_no_more(client, town):
     r = client.post(url, {"amount": "16,00", "method": "transfer", "reason": "Déménagement", "key": "rf-2"})
     assert r.status_code == 302
     assert Payment.objects.get(idempotency_key="rf-2").kind == "refund"
+
+
+def test_drafts_are_for_finance_only(client):
+    org, acts, user = _sept_town()
+    run = F.run(org, dt.date(2024, 9, 1), dt.date(2024, 9, 1), [acts["mercredis"]])
+    draft = Invoice.objects.filter(run=run).first()
+    args = [org.portal.slug, org.slug, draft.pk]
+    client.force_login(staff(org, "guichet@ville.example", "counter"))
+    assert client.get(reverse("billing:staff-invoice", args=args)).status_code == 404
+    client.force_login(user)
+    page = text(client.get(reverse("billing:staff-invoice", args=args)))
+    assert "Draft invoice (not issued)" in page and "Take this draft out of the run" in page
+    assert client.get(reverse("billing:staff-credit-note", args=args)).status_code == 404  # not issued yet
+    r = client.get(reverse("billing:staff-invoice-pdf", args=args))
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
