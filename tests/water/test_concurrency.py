@@ -46,6 +46,23 @@ def test_simultaneous_debit_runs_collect_each_instalment_once(org):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_the_same_request_retried_at_once_makes_one_run(org):
+    _payers(org)
+    runs = []
+
+    def work(n):
+        report = s.debit_run_create(organisation=org, collection_date=D(2024, 1, 10), due_from=D(2024, 1, 1),
+                                    due_until=D(2024, 1, 31), idempotency_key="same", actor=ACTOR,
+                                    now=at(D(2024, 1, 3)))
+        runs.append((report.run.pk, report.created))
+
+    assert run_together(work, THREADS) == []
+    assert len({pk for pk, _ in runs}) == 1 and sum(created for _, created in runs) == 1
+    assert DebitLine.objects.filter(organisation=org).count() == PAYERS
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_control_a_naive_run_without_the_guard_collects_twice(org):
     _payers(org)
     with connection.cursor() as cur:

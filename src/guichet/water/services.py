@@ -318,12 +318,16 @@ def readings_import(*, organisation: Organisation, text: str, actor: Actor, now:
         raise ImportFailed(errors)
     if not new:
         raise ImportFailed(["the file holds no reading"])
-    with transaction.atomic(durable=True):
-        Reading.objects.bulk_create(new, batch_size=BATCH)
-        report.imported = len(new)
-        _journal(actor, "water.readings_import", organisation, [],
-                 {"imported": report.imported, "actual": report.actual, "estimated": report.estimated},
-                 text, now)
+    try:
+        with transaction.atomic(durable=True):
+            Reading.objects.bulk_create(new, batch_size=BATCH)
+            report.imported = len(new)
+            _journal(actor, "water.readings_import", organisation, [],
+                     {"imported": report.imported, "actual": report.actual, "estimated": report.estimated},
+                     text, now)
+    except IntegrityError:
+        raise ImportFailed(["a reading of this file was recorded by someone else meanwhile (same meter and "
+                            "day): nothing was imported; import the file again"]) from None
     if progress:
         progress(len(rows), len(rows))
     return report
@@ -464,90 +468,100 @@ def debit_run_create(*, organisation: Organisation, collection_date: dt.date, du
     if existing:
         return _debit_report(existing, created=False)
     creditor = _creditor(organisation)
-    with transaction.atomic(durable=True):
-        candidates = list(
-            Instalment.objects.select_for_update(of=("self",))
-            .filter(organisation=organisation, state=Instalment.State.PLANNED, due_date__gte=due_from,
-                    due_date__lte=due_until)
-            .order_by("pk").values("id", "customer_id", "amount", "due_date", "number", "schedule_id",
-                                   "schedule__year", "invoice_id", "invoice__number", "customer__name",
-                                   "customer__reference")
-        )
-        anomalies: list[str] = []
-        overdue = Instalment.objects.filter(organisation=organisation, state=Instalment.State.PLANNED,
-                                            due_date__lt=due_from).aggregate(n=Count("id"), s=Sum("amount"))
-        if overdue["n"]:
-            anomalies.append(f"{overdue['n']} planned instalment(s) due before {due_from.isoformat()} "
-                             f"({format_euros(overdue['s'])}) left out: mark them not collected or present them in a run of their own")
-        # Whole-organisation reads (no IN list of thousands of ids): mandates, who is still
-        # supplied, who has instalments after this run (for FNAL).
-        mandates = {m.customer_id: m for m in Mandate.objects.filter(organisation=organisation,
-                                                                     status=Mandate.Status.ACTIVE)}
-        still_supplied = set(Contract.objects.filter(organisation=organisation, end__isnull=True)
-                             .values_list("customer_id", flat=True))
-        later = set(Instalment.objects.filter(organisation=organisation, state=Instalment.State.PLANNED,
-                                              due_date__gt=due_until).values_list("customer_id", flat=True).distinct())
-        no_mandate = [c for c in candidates if c["customer_id"] not in mandates]
-        if no_mandate:
-            anomalies.append(f"{len(no_mandate)} instalment(s) due without an active mandate "
-                             f"({format_euros(sum(c['amount'] for c in no_mandate))}): to be paid otherwise")
-        chosen = [c for c in candidates if c["customer_id"] in mandates]
-        if not chosen:
-            raise WaterError("due_until", "no instalment to collect by direct debit in this period")
-        last_of: dict[int, int] = {}
-        for c in chosen:
-            last_of[c["customer_id"]] = c["id"]
-        used = {cid for cid, m in mandates.items() if m.first_debit_on is not None}
-        debits, lines = [], []
-        run = DebitRun.objects.create(organisation=organisation, idempotency_key=key, collection_date=collection_date,
-                                      due_until=due_until, message_id="-", count=0, control_sum=0, xml=b"",
-                                      anomalies=anomalies, created_at=now)
-        for i, c in enumerate(chosen, start=1):
-            m = mandates[c["customer_id"]]
-            last = (c["customer_id"] not in still_supplied and c["customer_id"] not in later
-                    and last_of[c["customer_id"]] == c["id"])
-            seq = rules.sequence_type(one_off=m.one_off, used_before=c["customer_id"] in used, last=last)
-            used.add(c["customer_id"])
-            e2e = f"W{organisation.pk}-I{c['id']}"
-            if c["schedule_id"]:
-                what = f"Eau {c['schedule__year']} echeance {c['number']} {c['customer__reference']}"
-            else:
-                what = f"Eau facture {c['invoice__number']} {c['customer__reference']}"
-            debits.append(sepa.Debit(m.reference, m.signed_on, m.iban, m.bic, c["customer__name"], c["amount"],
-                                     seq, e2e, what))
-            lines.append({"organisation_id": organisation.pk, "run_id": run.pk, "instalment_id": c["id"],
-                          "mandate_id": m.pk, "amount": c["amount"], "sequence_type": seq, "end_to_end_id": e2e,
-                          "rejected_at": None, "reject_reason": ""})
-            if progress and i % 2000 == 0:
-                progress(i, len(chosen))
-        ids = [c["id"] for c in chosen]
-        # The unique constraint on DebitLine.instalment is the backstop: an instalment already in
-        # a file makes this insert fail, and the whole run with it.
-        bulk.insert_rows(DebitLine, lines)
-        in_run = DebitLine.objects.filter(run=run)
-        updated = Instalment.objects.filter(pk__in=in_run.values("instalment_id"), state=Instalment.State.PLANNED).update(
-            state=Instalment.State.COLLECTED)
-        if updated != len(ids):  # pragma: no cover - the row locks above make this unreachable
-            raise WaterError("due_until", "some instalments changed while the file was prepared; try again")
-        used_mandates = Mandate.objects.filter(pk__in=in_run.values("mandate_id"))
-        used_mandates.filter(first_debit_on__isnull=True).update(first_debit_on=collection_date)
-        used_mandates.update(last_debit_on=collection_date)
-        msg_id, xml = sepa.build_pain008(creditor_name=creditor.name, creditor_id=creditor.creditor_id,
-                                         creditor_iban=creditor.iban, creditor_bic=creditor.bic,
-                                         collection_date=collection_date, debits=debits)
-        try:
-            sepa.validate_pain008(xml)
-        except sepa.SepaError as e:
-            raise WaterError("file", str(e)) from None
-        total = sum(d.amount for d in debits)
-        run.message_id, run.count, run.control_sum, run.xml = msg_id, len(debits), total, xml
-        run.save(update_fields=["message_id", "count", "control_sum", "xml"])
-        by_seq: dict[str, int] = defaultdict(int)
-        for d in debits:
-            by_seq[d.sequence_type] += 1
-        _journal(actor, "water.debit_run", organisation, [run],
-                 {"count": len(debits), "control_sum": total, "collection_date": collection_date.isoformat(),
-                  "by_sequence": dict(by_seq), "anomalies": len(anomalies)}, ids, now)
+    try:
+        with transaction.atomic(durable=True):
+            candidates = list(
+                Instalment.objects.select_for_update(of=("self",))
+                .filter(organisation=organisation, state=Instalment.State.PLANNED, due_date__gte=due_from,
+                        due_date__lte=due_until)
+                .order_by("pk").values("id", "customer_id", "amount", "due_date", "number", "schedule_id",
+                                       "schedule__year", "invoice_id", "invoice__number", "customer__name",
+                                       "customer__reference")
+            )
+            anomalies: list[str] = []
+            overdue = Instalment.objects.filter(organisation=organisation, state=Instalment.State.PLANNED,
+                                                due_date__lt=due_from).aggregate(n=Count("id"), s=Sum("amount"))
+            if overdue["n"]:
+                anomalies.append(f"{overdue['n']} planned instalment(s) due before {due_from.isoformat()} "
+                                 f"({format_euros(overdue['s'])}) left out: mark them not collected or present them in a run of their own")
+            # Whole-organisation reads (no IN list of thousands of ids): mandates, who is still
+            # supplied, who has instalments after this run (for FNAL).
+            mandates = {m.customer_id: m for m in Mandate.objects.filter(organisation=organisation,
+                                                                         status=Mandate.Status.ACTIVE)}
+            still_supplied = set(Contract.objects.filter(organisation=organisation, end__isnull=True)
+                                 .values_list("customer_id", flat=True))
+            later = set(Instalment.objects.filter(organisation=organisation, state=Instalment.State.PLANNED,
+                                                  due_date__gt=due_until).values_list("customer_id", flat=True).distinct())
+            no_mandate = [c for c in candidates if c["customer_id"] not in mandates]
+            if no_mandate:
+                anomalies.append(f"{len(no_mandate)} instalment(s) due without an active mandate "
+                                 f"({format_euros(sum(c['amount'] for c in no_mandate))}): to be paid otherwise")
+            chosen = [c for c in candidates if c["customer_id"] in mandates]
+            if not chosen:
+                same_key = DebitRun.objects.filter(organisation=organisation, idempotency_key=key).first()
+                if same_key is not None:  # made meanwhile by the same request, retried
+                    return _debit_report(same_key, created=False)
+                raise WaterError("due_until", "no instalment to collect by direct debit in this period")
+            last_of: dict[int, int] = {}
+            for c in chosen:
+                last_of[c["customer_id"]] = c["id"]
+            used = {cid for cid, m in mandates.items() if m.first_debit_on is not None}
+            debits, lines = [], []
+            run = DebitRun.objects.create(organisation=organisation, idempotency_key=key, collection_date=collection_date,
+                                          due_until=due_until, message_id="-", count=0, control_sum=0, xml=b"",
+                                          anomalies=anomalies, created_at=now)
+            for i, c in enumerate(chosen, start=1):
+                m = mandates[c["customer_id"]]
+                last = (c["customer_id"] not in still_supplied and c["customer_id"] not in later
+                        and last_of[c["customer_id"]] == c["id"])
+                seq = rules.sequence_type(one_off=m.one_off, used_before=c["customer_id"] in used, last=last)
+                used.add(c["customer_id"])
+                e2e = f"W{organisation.pk}-I{c['id']}"
+                if c["schedule_id"]:
+                    what = f"Eau {c['schedule__year']} echeance {c['number']} {c['customer__reference']}"
+                else:
+                    what = f"Eau facture {c['invoice__number']} {c['customer__reference']}"
+                debits.append(sepa.Debit(m.reference, m.signed_on, m.iban, m.bic, c["customer__name"], c["amount"],
+                                         seq, e2e, what))
+                lines.append({"organisation_id": organisation.pk, "run_id": run.pk, "instalment_id": c["id"],
+                              "mandate_id": m.pk, "amount": c["amount"], "sequence_type": seq, "end_to_end_id": e2e,
+                              "rejected_at": None, "reject_reason": ""})
+                if progress and i % 2000 == 0:
+                    progress(i, len(chosen))
+            ids = [c["id"] for c in chosen]
+            # The unique constraint on DebitLine.instalment is the backstop: an instalment already in
+            # a file makes this insert fail, and the whole run with it.
+            bulk.insert_rows(DebitLine, lines)
+            in_run = DebitLine.objects.filter(run=run)
+            updated = Instalment.objects.filter(pk__in=in_run.values("instalment_id"), state=Instalment.State.PLANNED).update(
+                state=Instalment.State.COLLECTED)
+            if updated != len(ids):  # pragma: no cover - the row locks above make this unreachable
+                raise WaterError("due_until", "some instalments changed while the file was prepared; try again")
+            used_mandates = Mandate.objects.filter(pk__in=in_run.values("mandate_id"))
+            used_mandates.filter(first_debit_on__isnull=True).update(first_debit_on=collection_date)
+            used_mandates.update(last_debit_on=collection_date)
+            msg_id, xml = sepa.build_pain008(creditor_name=creditor.name, creditor_id=creditor.creditor_id,
+                                             creditor_iban=creditor.iban, creditor_bic=creditor.bic,
+                                             collection_date=collection_date, debits=debits)
+            try:
+                sepa.validate_pain008(xml)
+            except sepa.SepaError as e:
+                raise WaterError("file", str(e)) from None
+            total = sum(d.amount for d in debits)
+            run.message_id, run.count, run.control_sum, run.xml = msg_id, len(debits), total, xml
+            run.save(update_fields=["message_id", "count", "control_sum", "xml"])
+            by_seq: dict[str, int] = defaultdict(int)
+            for d in debits:
+                by_seq[d.sequence_type] += 1
+            _journal(actor, "water.debit_run", organisation, [run],
+                     {"count": len(debits), "control_sum": total, "collection_date": collection_date.isoformat(),
+                      "by_sequence": dict(by_seq), "anomalies": len(anomalies)}, ids, now)
+    except IntegrityError:
+        # The same key, run at the same moment by someone else: theirs is the run.
+        existing = DebitRun.objects.filter(organisation=organisation, idempotency_key=key).first()
+        if existing is None:
+            raise
+        return _debit_report(existing, created=False)
     if progress:
         progress(len(chosen), len(chosen))
     return DebitReport(run, True, run.count, run.control_sum, dict(by_seq), anomalies)
