@@ -372,9 +372,10 @@ def _answer_response(request, basket: Basket, state: str):
 def _basket_response_202(request, basket):
     from guichet.status.api import api
 
-    response = api.create_response(request, _basket_body(request, basket, "received"), status=202)
+    body = _basket_body(request, basket, "received")
+    response = api.create_response(request, body, status=202)
     response["Retry-After"] = str(intake.retry_after(basket))  # about when its turn should come
-    response["Location"] = _basket_body(request, basket, "received")["poll"]
+    response["Location"] = body["poll"]
     return response
 
 
@@ -417,7 +418,7 @@ def basket_post(request, payload: BasketIn, idempotency_key: str = Header(
 @handle
 def basket_get(request, basket_id: int):
     hh = _household(request)
-    basket = Basket.objects.select_related("household").filter(pk=basket_id, household=hh).first()
+    basket = Basket.objects.filter(pk=basket_id, household=hh).first()
     if basket is None:
         raise Problem(404, "basket", "No such basket in your household.", "not_found")
     # A poll only reads: the process's drainer answers the queue (bookings/intake.py).
