@@ -291,3 +291,14 @@ def test_drafts_are_for_finance_only(client):
     assert client.get(reverse("billing:staff-credit-note", args=args)).status_code == 404  # not issued yet
     r = client.get(reverse("billing:staff-invoice-pdf", args=args))
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
+
+
+def test_a_queued_execution_of_a_cancelled_run_does_nothing(client):
+    from guichet.billing import services, tasks
+
+    org, acts, user = _sept_town()
+    run = F.run(org, dt.date(2024, 9, 1), dt.date(2024, 9, 1), [acts["mercredis"]], execute=False)
+    services.invoice_run_cancel(run=run, actor=F.ACTOR, now=NOW)
+    assert tasks.execute_run.call(run.pk, "user:1", None) == "run_closed"
+    assert tasks.execute_run.call(10**9, "user:1", None) == "missing"
+    assert not Invoice.objects.filter(run=run).exists()
