@@ -141,6 +141,26 @@ class Recorded:
     deposits_cents: int = 0
     paper_deposits: int = 0
 
+    def _channels(self, *names: str) -> int:
+        return sum(n for c, n in self.bookings_by_channel.items() if c in names)
+
+    @property
+    def at_counter(self) -> int:
+        return self._channels("agent")
+
+    @property
+    def from_paper(self) -> int:
+        return self._channels("paper")
+
+    @property
+    def online(self) -> int:
+        return self._channels("portal", "api")
+
+    @property
+    def other(self) -> int:
+        """Waiting-list offers accepted, imports, the demo..."""
+        return sum(self.bookings_by_channel.values()) - self.at_counter - self.from_paper - self.online
+
 
 def recorded_between(organisation: Organisation, start: dt.datetime, end: dt.datetime) -> Recorded:
     """What was recorded with a date in [start, end]: bookings by channel (counter, paper...),
