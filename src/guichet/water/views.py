@@ -124,6 +124,8 @@ def outage(request, portal, organisation):
             errors["due_from"] = _("Enter the first due date of the period (a date).")
         if end is None:
             errors["due_until"] = _("Enter the last due date of the period (a date).")
+        if start and end and end < start:
+            errors["due_until"] = _("The last due date is before the first one.")
         if not values["reason"]:
             errors["reason"] = _("Say why the instalments were not collected.")
         if not errors:
