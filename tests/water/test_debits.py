@@ -150,3 +150,14 @@ def test_journal_of_a_debit_run_holds_no_iban_or_name(org):
     entry = Entry.objects.filter(operation="water.debit_run").get()
     assert IBANS[0] not in str(entry.details) and "Client" not in str(entry.details)
     assert entry.details["count"] == 1 and entry.details["control_sum"] == 4800
+
+
+def test_collection_date_is_compared_with_the_day_in_paris(org):
+    import datetime as dt
+
+    monthly_payer(org)
+    late = dt.datetime(2024, 1, 9, 23, 30, tzinfo=dt.UTC)  # already 10 January, 00:30, in Paris
+    kwargs = {"organisation": org, "due_from": D(2024, 1, 1), "due_until": D(2024, 1, 31), "actor": ACTOR, "now": late}
+    with pytest.raises(s.WaterError, match="in the past"):
+        s.debit_run_create(collection_date=D(2024, 1, 9), idempotency_key="a", **kwargs)
+    assert s.debit_run_create(collection_date=D(2024, 1, 10), idempotency_key="b", **kwargs).count == 1
