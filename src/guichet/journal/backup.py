@@ -643,8 +643,11 @@ def restore_backup(
         step = time.perf_counter()
         progress(f"restoring the database into {db.describe()}…")
         if db.engine == "postgresql":
+            env = db.pg_env()
+            # Index builds are most of a restore's time: give them memory (this session only).
+            env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c maintenance_work_mem=256MB".strip()
             _run(["pg_restore", "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges",
-                  "--dbname", db.name, str(db_file)], db.pg_env(), "pg_restore")
+                  "--dbname", db.name, str(db_file)], env, "pg_restore")
         else:
             target = Path(db.name)
             for stale in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):

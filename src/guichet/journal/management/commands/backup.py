@@ -121,6 +121,8 @@ class Command(BaseCommand):
         self._say(f"  files        {len(m['media'])}")
         self._say(f"  journal      {sum(v.count for v in summary.verdicts)} entries verified, ending at the "
                   f"manifest's checkpoint")
-        self._say(f"  time         {summary.seconds['total']:.1f} s")
+        t = summary.seconds
+        self._say(f"  time         {t['total']:.1f} s (decrypt and check {t['decrypt']:.1f} s, database "
+                  f"{t['database']:.1f} s, row counts and journal {t['check']:.1f} s)")
         for note in summary.notes:
             self._say(f"  note: {note}")
