@@ -146,7 +146,7 @@ def main() -> None:
     results = {}
     for label, run in (("PostgreSQL, guichet journal verify (Django server-side cursor)", verify_all),
                        ("PostgreSQL, raw psycopg named cursor (backup restore check)",
-                        lambda: verify_journal(Database.from_url(url)))):
+                        lambda: verify_journal(Database.from_url(url), workers=1))):
         cpu, wall = time.process_time(), time.perf_counter()
         verdicts = run()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -179,7 +179,7 @@ def main() -> None:
         db.close()
         print(f"SQLite: generated {args.entries:,} entries in {time.perf_counter() - t:.1f} s")
         cpu, wall = time.process_time(), time.perf_counter()
-        verdicts = verify_journal(Database.from_url(f"sqlite:///{path}"))
+        verdicts = verify_journal(Database.from_url(f"sqlite:///{path}"), workers=1)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         assert all(v.ok for v in verdicts) and sum(v.count for v in verdicts) == args.entries, verdicts
         print(f"SQLite, raw sqlite3 cursor: {args.entries:,} entries in {wall:.2f} s wall ({cpu:.2f} s CPU): "

@@ -241,3 +241,19 @@ def test_the_manifest_checkpoint_verifies_the_live_journal(made, tmp_path):
     call_command("journal", "verify", "--checkpoint", text, stdout=out)
     assert "consistent with 1 checkpoint(s)" in out.getvalue()
     assert json.dumps  # manifest is JSON inside the archive; read back by verify above
+
+
+def test_parallel_journal_verification_names_the_same_entry(made):
+    """The restore check verifies chains in parallel processes: same verdicts as one process."""
+    from guichet.journal.backup import verify_journal
+
+    with empty_target(made["tmp"]) as (target, url):
+        restore(made["archive"], made["key"], url, made["tmp"] / "restored-media")
+        with target.connect() as conn:
+            conn.cursor().execute("UPDATE journal_entry SET details = '{\"i\": 99}' WHERE chain = 3 AND seq = 4")
+            conn.commit()
+        serial = verify_journal(target, workers=1)
+        parallel = verify_journal(target, workers=2)
+    assert parallel == serial
+    [bad] = [v for v in parallel if not v.ok]
+    assert (bad.chain, bad.problem.seq) == (3, 4) and "edited" in bad.problem.reason

@@ -528,31 +528,53 @@ def check_restored(db: Database, manifest: dict, progress: Progress) -> list[Ver
     return verdicts
 
 
-def verify_journal(db: Database, *, anchors=None) -> list[Verdict]:
-    """``verify_with`` on a raw connection to ``db`` (a server-side cursor on PostgreSQL)."""
+def _verify_chains(settings: dict, chains: list[int], anchors) -> list[Verdict]:
+    """Verify some chains of ``settings``' database on one raw connection (one process)."""
+    db = Database(settings=settings)
     with db.connect() as conn:
         counter = iter(range(1 << 30))
 
         @contextlib.contextmanager
         def cursor(chunked: bool = False):
-            if db.engine == "postgresql":
-                c = conn.cursor(name=f"guichet_verify_{next(counter)}") if chunked else conn.cursor()
-                try:
-                    yield c
-                finally:
-                    c.close()
-            else:
-                c = conn.cursor()
-                try:
-                    yield c
-                finally:
-                    c.close()
+            c = conn.cursor(name=f"guichet_verify_{next(counter)}") if chunked and db.engine == "postgresql" \
+                else conn.cursor()
+            try:
+                yield c
+            finally:
+                c.close()
 
         try:
-            return verify_with(cursor, engine=db.engine, anchors=anchors)
+            return verify_with(cursor, engine=db.engine, anchors=anchors, only=chains)
         finally:
             if db.engine == "postgresql":
                 conn.rollback()
+
+
+def verify_journal(db: Database, *, anchors=None, workers: int | None = None) -> list[Verdict]:
+    """Verify every chain of ``db`` through raw connections (a server-side cursor on
+    PostgreSQL). Chains are independent: with ``workers`` > 1 (default: one per core, for a
+    database other processes can open), they are verified in parallel processes, each on one
+    core, the largest first."""
+    anchors = anchors or {}
+    with db.connect() as conn:
+        recorded = heads(conn.cursor())
+        if db.engine == "postgresql":
+            conn.rollback()
+    chains = sorted(set(recorded) | set(anchors), key=lambda c: -max(recorded.get(c, (0, ""))[0],
+                                                                     anchors[c].count if c in anchors else 0))
+    workers = min(workers or os.cpu_count() or 1, len(chains))
+    if workers <= 1 or db._is_memory():
+        verdicts = _verify_chains(db.settings, chains, anchors)
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        # "spawn": a fresh interpreter, so no database connection of this process is shared.
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = pool.map(_verify_chains, [db.settings] * len(chains), [[c] for c in chains],
+                             [anchors] * len(chains))
+            verdicts = [v for part in parts for v in part]
+    return sorted(verdicts, key=lambda v: v.chain)
 
 
 # --- Verify ---------------------------------------------------------------------------------

@@ -97,18 +97,20 @@ def verify_with(
     engine: str = "postgresql",
     anchors: dict[int, Anchor] | None = None,
     progress=None,
+    only: list[int] | None = None,
 ) -> list[Verdict]:
     """Verify every chain through ``connection_or_cursor_factory()`` cursors (DB-API).
 
     ``anchors`` (from a checkpoint) adds, per chain, "it had at least N entries, the N-th
     hashing to H": a chain shortened or rewritten since then fails, named at the entry.
     A chain a checkpoint names but the database lacks is reported as shortened to nothing.
+    ``only``: verify these chains only (in this order).
     """
     anchors = anchors or {}
     with connection_or_cursor_factory() as cursor:
         recorded = heads(cursor)
     verdicts = []
-    for chain in sorted(set(recorded) | set(anchors)):
+    for chain in sorted(set(recorded) | set(anchors)) if only is None else only:
         head_seq, head_hash = recorded.get(chain, (0, None))
         with connection_or_cursor_factory(chunked=True) as cursor:
             verdict = verify_rows(
