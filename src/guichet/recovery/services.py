@@ -106,7 +106,7 @@ def gates_replace(*, organisation: Organisation, specs: list[GateSpec], actor: A
     counts = {"added": 0, "updated": 0, "removed": 0, "unchanged": 0}
     with transaction.atomic(durable=True):
         existing = {(g.function, g.activity_id, g.procedure_id): g
-                    for g in OnlineGate.objects.select_for_update().filter(organisation=organisation)}
+                    for g in OnlineGate.objects.select_for_update(of=("self",)).filter(organisation=organisation).order_by("pk")}
         for key, gate in existing.items():
             if key not in wanted:
                 gate.delete()
@@ -188,7 +188,7 @@ def _form_record(*, organisation: Organisation, kind: str, series: str, number: 
     for _attempt in range(3):
         try:
             with transaction.atomic(durable=True):
-                same_number = list(PaperForm.objects.select_for_update().filter(
+                same_number = list(PaperForm.objects.select_for_update(of=("self",)).filter(
                     organisation=organisation, kind=kind, series=series, number=number).order_by("copy"))
                 for form in same_number:
                     if form.state == PaperForm.State.ENTERED and form.content_digest == content_digest:
@@ -234,8 +234,8 @@ def paper_void(*, organisation: Organisation, kind: str, series: str, number: in
     if not reason:
         raise RecoveryError("reason_required", _("Say why this number is void."), "reason")
     with transaction.atomic(durable=True):
-        existing = list(PaperForm.objects.select_for_update().filter(
-            organisation=organisation, kind=kind, series=series, number=number))
+        existing = list(PaperForm.objects.select_for_update(of=("self",)).filter(
+            organisation=organisation, kind=kind, series=series, number=number).order_by("pk"))
         for form in existing:
             if form.state == PaperForm.State.VOID:
                 return form
