@@ -189,3 +189,23 @@ def test_command_move_in_mandate_reading_move_out(org, time_machine):
     with pytest.raises(CommandError, match="no running contract"):
         call_command("water", "move-out", "--organisation", o, "--customer", "C-9", "--date", "2024-08-15",
                      "--index", "60", "--issued-on", "2024-08-20", stdout=StringIO())
+
+
+def test_command_lists_the_credits_to_refund(org):
+    from guichet.water.models import Customer
+
+    for ref, preference in (("C-1", "refund"), ("C-2", "carry_over")):
+        contract = monthly_payer(org, ref, basis=90000)
+        Customer.objects.filter(pk=contract.customer_id).update(credit_preference=preference)
+        s.reading_record(meter=contract.meter, date=D(2024, 11, 18), index=1322, actor=ACTOR, now=at(D(2024, 11, 19)))
+    for month in range(1, 11):
+        debit_month(org, month)
+    s.regularisation_run(organisation=org, year=2024, readings_until=D(2024, 11, 30), issued_on=D(2024, 11, 25),
+                         actor=ACTOR, now=at(D(2024, 11, 25)))
+    call_command("water", "refunds", "--organisation", _org_arg(org), stdout=(out := StringIO()),
+                 stderr=(err := StringIO()))
+    rows = out.getvalue().splitlines()
+    # C-1 is refunded 900,00 - 601,57; C-2's credit is carried over to its 2025 schedule: not listed.
+    assert rows == ["invoice;issued_on;customer;amount;account",
+                    "R2024-000001;2024-11-25;C-1;298.43;FR76 •••• 6702"]
+    assert "298,43" in err.getvalue()

@@ -16,6 +16,7 @@
                                   --iban IBAN [--bic BIC] [--one-off]
     guichet water reading         --organisation PAGE/ORG --meter SERIAL --date DATE --index M3 [--estimated]
     guichet water move-out        --organisation PAGE/ORG --customer REF --date DATE --index M3 --issued-on DATE
+    guichet water refunds         --organisation PAGE/ORG [--since DATE]     credits to refund (CSV on stdout)
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from django.utils import timezone
 
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
-from guichet.common.money import MoneyError, format_euros, parse_euros
+from guichet.common.money import MoneyError, format_euros, format_euros_plain, parse_euros
 from guichet.water import services
-from guichet.water.models import Customer, Invoice, Meter
+from guichet.water.models import Customer, Invoice, Mandate, Meter, Schedule
 
 
 def _date(text: str) -> dt.date:
@@ -102,6 +103,8 @@ class Command(BaseCommand):
         p.add_argument("--date", required=True)
         p.add_argument("--index", type=int, required=True)
         p.add_argument("--estimated", action="store_true")
+        p = action("refunds", "List the credits to refund (CSV: invoice, customer, amount, masked account).")
+        p.add_argument("--since", help="invoices issued on or after this date")
         p = action("move-out", "Close a customer's running contract with the final reading; issue the final invoice.")
         for name in ("--customer", "--date", "--issued-on"):
             p.add_argument(name, required=True)
@@ -300,3 +303,25 @@ class Command(BaseCommand):
         self._line("total", format_euros(invoice.total))
         self._line("instalments collected (deducted)", format_euros(invoice.deducted))
         self._line("credit to refund" if invoice.balance < 0 else "balance due", format_euros(abs(invoice.balance)))
+
+    def do_refunds(self, org, o, actor, now):
+        invoices = (Invoice.objects.filter(organisation=org, balance__lt=0)
+                    .select_related("contract__customer").order_by("issued_on", "number"))
+        if o["since"]:
+            invoices = invoices.filter(issued_on__gte=_date(o["since"]))
+        mandates = {m.customer_id: m.masked_iban for m in Mandate.objects.filter(organisation=org, status="active")}
+        total = 0
+        self.stdout.write("invoice;issued_on;customer;amount;account")
+        for inv in invoices:
+            amount = -inv.balance
+            if inv.kind == Invoice.Kind.REGULARISATION and inv.schedule_id:
+                carried = Schedule.objects.filter(contract_id=inv.contract_id, year=inv.schedule.year + 1).values_list(
+                    "credit_applied", flat=True).first() or 0
+                amount -= carried  # the part carried over to the next schedule is not refunded
+            if amount <= 0:
+                continue
+            total += amount
+            customer = inv.contract.customer
+            self.stdout.write(f"{inv.number};{inv.issued_on.isoformat()};{customer.reference};"
+                              f"{format_euros_plain(amount)};{mandates.get(customer.pk, '')}")
+        self.stderr.write(f"total to refund: {format_euros(total)}")
