@@ -108,14 +108,29 @@ def _drop_temp(cursor) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {MAP}")
 
 
-def _collect_items(cursor, run: InvoiceRun, book: TariffBook, activity_ids: list[int], lo: int, hi: int) -> None:
+def stage_name(run_id: int) -> str:
+    return f"billing_stage_{int(run_id)}"
+
+
+def stage_exists(run_id: int) -> bool:
+    return stage_name(run_id) in connection.introspection.table_names()
+
+
+def stage_drop(run_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {stage_name(run_id)}")
+
+
+def stage_build(run: InvoiceRun, book: TariffBook, activity_ids: list[int]) -> int:
+    """Classify, in ONE pass over the bookings, every not-yet-billed booking of the run's months
+    and activities into the run's staging table (UNLOGGED on PostgreSQL: a scratch copy, rebuilt
+    if lost), ordered and indexed by household so each chunk reads a contiguous range. A run
+    bills the bookings as they were when it started. Runs inside the caller's transaction."""
     pg = connection.vendor == "postgresql"
+    name = stage_name(run.pk)
     segment, seg_params = _segment_sql(book, activity_ids)
-    first = run.first_month
-    end = rules.next_month(run.last_month)
     in_list = ", ".join(["%s"] * len(activity_ids))
     false = "false" if pg else "0"
-    on_commit = "ON COMMIT DROP" if pg else ""
     if pg:
         # the bookings rule, exactly: received by the end of the session day + the activity's
         # justification days, Paris time; such items are not billable at all
@@ -130,7 +145,7 @@ def _collect_items(cursor, run: InvoiceRun, book: TariffBook, activity_ids: list
                     THEN (SELECT MIN(j.received_at) FROM bookings_justification j WHERE j.booking_id = b.id) END"""
         excluded = ""
     sql = f"""
-        CREATE TEMP TABLE {ITEMS} {on_commit} AS
+        CREATE {"UNLOGGED " if pg else ""}TABLE {name} AS
         SELECT b.id AS booking_id, b.household_id, b.child_id, s.activity_id, b.unit_id,
                s.date AS session_date, {_month_sql()} AS month, {segment} AS segment,
                CASE WHEN b.status = 'booked' AND att.present = {false} THEN 'unjustified_absence'
@@ -140,13 +155,33 @@ def _collect_items(cursor, run: InvoiceRun, book: TariffBook, activity_ids: list
         FROM bookings_booking b
         JOIN bookings_session s ON s.id = b.session_id
         LEFT JOIN bookings_attendance att ON att.booking_id = b.id
-        WHERE b.organisation_id = %s AND b.household_id > %s AND b.household_id <= %s
+        WHERE b.organisation_id = %s
           AND s.activity_id IN ({in_list}) AND s.date >= %s AND s.date < %s AND s.closed = {false}
           AND (b.status = 'booked' OR (b.status = 'cancelled' AND b.late))
           AND NOT EXISTS (SELECT 1 FROM billing_billeditem bi WHERE bi.booking_id = b.id)
           {excluded}
+        ORDER BY b.household_id
     """
-    cursor.execute(sql, [*seg_params, run.organisation_id, lo, hi, *activity_ids, first, end])
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        cursor.execute(sql, [*seg_params, run.organisation_id, *activity_ids, run.first_month,
+                             rules.next_month(run.last_month)])
+        rows = cursor.rowcount
+        cursor.execute(f"CREATE INDEX {name}_household ON {name} (household_id)")
+        if pg:
+            cursor.execute(f"ANALYZE {name}")
+    return rows
+
+
+def _collect_items(cursor, run: InvoiceRun, lo: int, hi: int) -> None:
+    """The chunk's items: its households' rows of the staging table not billed since."""
+    pg = connection.vendor == "postgresql"
+    cursor.execute(
+        f"""CREATE TEMP TABLE {ITEMS} {"ON COMMIT DROP" if pg else ""} AS
+            SELECT st.* FROM {stage_name(run.pk)} st
+            WHERE st.household_id > %s AND st.household_id <= %s
+              AND NOT EXISTS (SELECT 1 FROM billing_billeditem bi WHERE bi.booking_id = st.booking_id)""",
+        [lo, hi])
     if pg:
         cursor.execute(f"ANALYZE {ITEMS}")
 
@@ -318,7 +353,7 @@ def run_chunk(
     with connection.cursor() as cursor:
         if booking_activities:
             _drop_temp(cursor)
-            _collect_items(cursor, run, book, booking_activities, lo, hi)
+            _collect_items(cursor, run, lo, hi)
             t = result.lap("collect", t)
             _drop_justified(cursor, days)
             _defer_pending(cursor, days, today, anomalies)

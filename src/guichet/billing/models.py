@@ -403,13 +403,21 @@ class InvoiceLine(models.Model):
         CRECHE_CONTRACT = "creche_contract", _("Crèche contract hours")
         CORRECTION = "correction", _("Correction")
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    # Lines are written by the hundred thousand in a catch-up: the references to the bookings
+    # module's rows (activity, unit, child) and to the organisation are not checked by the
+    # database (each check locks the referenced row); they are ids the run just read, of rows
+    # that are never deleted. The invoice reference is checked.
+    organisation = models.ForeignKey(Organisation, on_delete=models.DO_NOTHING, related_name="+",
+                                     db_constraint=False)
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
     month = models.DateField(help_text=_("First day of the month of service."))
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    activity = models.ForeignKey(Activity, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    child = models.ForeignKey(Child, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    activity = models.ForeignKey(Activity, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+",
+                                 db_constraint=False)
+    unit = models.ForeignKey(Unit, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+",
+                             db_constraint=False)
+    child = models.ForeignKey(Child, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+",
+                              db_constraint=False)
     tariff_date = models.DateField(null=True, blank=True, help_text=_("valid_from of the tariff applied."))
     bracket = models.CharField(max_length=20, blank=True)
     sibling_rank = models.PositiveSmallIntegerField(default=1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -285,6 +286,7 @@ def _run_one_chunk(run_id: int, *, actor: Actor, now: dt.datetime, chunk_size: i
         ids = list(Household.objects.filter(organisation_id=run.organisation_id, pk__gt=run.cursor)
                    .order_by("pk").values_list("pk", flat=True)[:chunk_size])
         if not ids:
+            engine.stage_drop(run.pk)
             InvoiceRun.objects.filter(pk=run.pk).update(status=InvoiceRun.Status.READY, finished_at=now)
             journal_append(
                 actor=actor, operation="billing.run.ready", objects=[run],
@@ -333,6 +335,13 @@ def invoice_run_execute(
             journal_append(actor=actor, operation="billing.run.start", objects=[locked], details={},
                            organisation_id=locked.organisation_id, now=now)
     book = load_book(run.organisation_id)
+    with transaction.atomic(durable=True):
+        locked = InvoiceRun.objects.select_for_update().get(pk=run.pk)
+        booking_activities = [a.pk for a in locked.activities.all() if a.kind != Activity.Kind.CRECHE]
+        if locked.status == InvoiceRun.Status.RUNNING and booking_activities and not engine.stage_exists(run.pk):
+            started = time.monotonic()
+            engine.stage_build(locked, book, booking_activities)
+            timings["stage"] = timings.get("stage", 0.0) + time.monotonic() - started
     while True:
         more = _run_one_chunk(run.pk, actor=actor, now=now, chunk_size=int(chunk_size), book=book)
         fresh = InvoiceRun.objects.get(pk=run.pk)
@@ -356,6 +365,7 @@ def invoice_run_cancel(*, run: InvoiceRun, actor: Actor, now: dt.datetime) -> In
             return run
         drafts = Invoice.objects.filter(run=run, status=Invoice.Status.DRAFT)
         counts = _delete_drafts(drafts)
+        engine.stage_drop(run.pk)
         InvoiceRun.objects.filter(pk=run.pk).update(status=InvoiceRun.Status.CANCELLED, cancelled_at=now)
         run.refresh_from_db()
         journal_append(actor=actor, operation="billing.run.cancel", objects=[run], details=counts,
@@ -428,30 +438,45 @@ def invoice_run_finalise(
         if mismatched:
             raise BillingError("total_mismatch", _("%(n)s invoices do not add up: nothing was issued.")
                                % {"n": len(mismatched)}, "run")
-        drafts = list(Invoice.objects.filter(run=run, status=Invoice.Status.DRAFT)
-                      .order_by("household_id", "first_month", "pk"))
+        count = Invoice.objects.filter(run=run, status=Invoice.Status.DRAFT).count()
         first = take_numbers(organisation_id=run.organisation_id, series=NumberSequence.Series.INVOICE,
-                             year=issue.year, count=len(drafts)) if drafts else 0
+                             year=issue.year, count=count) if count else 0
         due = issue + dt.timedelta(days=due_days)
-        for i, inv in enumerate(drafts):
-            inv.number = format_number(NumberSequence.Series.INVOICE, issue.year, first + i)
-            inv.status = Invoice.Status.FINAL
-            inv.finalised_at, inv.issue_date, inv.due_date = now, issue, due
-        Invoice.objects.bulk_update(drafts, ["number", "status", "finalised_at", "issue_date", "due_date"],
-                                    batch_size=1000)
-        applied = _apply_credit(run.organisation_id, {i.household_id for i in drafts}, now=now, run=run)
+        _number_drafts(run, first=first, year=issue.year, now=now, issue=issue, due=due)
+        households = set(Invoice.objects.filter(run=run).values_list("household_id", flat=True))
+        applied = _apply_credit(run.organisation_id, households, now=now, run=run)
         summary = dict(run.summary or {})
         summary["deposits_applied_cents"] = applied
-        summary["numbers"] = ([drafts[0].number, drafts[-1].number] if drafts else [])
+        summary["numbers"] = ([format_number(NumberSequence.Series.INVOICE, issue.year, first),
+                               format_number(NumberSequence.Series.INVOICE, issue.year, first + count - 1)]
+                              if count else [])
         InvoiceRun.objects.filter(pk=run.pk).update(status=InvoiceRun.Status.FINAL, finalised_at=now,
                                                     issue_date=issue, due_date=due, summary=summary)
         run.refresh_from_db()
         journal_append(
             actor=actor, operation="billing.run.finalise", objects=[run],
-            details={"invoices": len(drafts), "first_number": summary["numbers"][0] if drafts else None,
-                     "last_number": summary["numbers"][-1] if drafts else None, "credit_applied_cents": applied},
+            details={"invoices": count, "first_number": summary["numbers"][0] if count else None,
+                     "last_number": summary["numbers"][-1] if count else None, "credit_applied_cents": applied},
             organisation_id=run.organisation_id, now=now)
     return run
+
+
+def _number_drafts(run: InvoiceRun, *, first: int, year: int, now, issue, due) -> None:
+    """Number the run's drafts first, first + 1... in household order and make them final, in
+    one statement (tens of thousands of invoices in a catch-up)."""
+    prefix = f"{NumberSequence.Series.INVOICE}-{year}-"
+    if connection.vendor == "postgresql":
+        number = "%s || lpad((%s + o.rn - 1)::text, 6, '0')"
+    else:
+        number = "%s || printf('%%06d', %s + o.rn - 1)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE billing_invoice SET number = {number}, status = 'final', finalised_at = %s,
+                       issue_date = %s, due_date = %s
+                FROM (SELECT id, row_number() OVER (ORDER BY household_id, first_month, id) AS rn
+                      FROM billing_invoice WHERE run_id = %s AND status = 'draft') o
+                WHERE billing_invoice.id = o.id""",  # noqa: S608 - constant SQL, values are parameters
+            [prefix, first, now, issue, due, run.pk])
 
 
 # --- credit -------------------------------------------------------------------------------------------
