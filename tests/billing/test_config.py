@@ -11,7 +11,14 @@ from django.core.management.base import CommandError
 
 from guichet.billing.config import TariffError, load_tariffs, parse_tariffs
 from guichet.billing.demo import DEMO_DIR
-from guichet.billing.models import ActivityTariff, Invoice, Payment, QuotientBracket, TariffFile, UnitPrice
+from guichet.billing.models import (
+    ActivityTariff,
+    Invoice,
+    Payment,
+    QuotientBracket,
+    TariffFile,
+    UnitPrice,
+)
 from guichet.journal.models import Entry
 
 from . import factories as f

@@ -347,7 +347,7 @@ class Invoice(models.Model):
     run = models.ForeignKey(InvoiceRun, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices")
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INVOICE)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
-    number = models.CharField(max_length=30, null=True, blank=True)
+    number = models.CharField(max_length=30, null=True, blank=True)  # noqa: DJ001 - NULL until final (unique)
     first_month = models.DateField()
     last_month = models.DateField()
     total_cents = models.BigIntegerField(default=0)
@@ -358,7 +358,7 @@ class Invoice(models.Model):
     corrects = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes")
     reason = models.CharField(max_length=300, blank=True)
     rebill = models.BooleanField(default=False, help_text=_("Credit note that gives the items back to be billed again."))
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - NULLs never collide
 
     class Meta:
         ordering = ["household", "first_month", "pk"]
