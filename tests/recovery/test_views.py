@@ -145,3 +145,11 @@ def test_void_a_number_and_import_a_batch(world, client):
     entered = PaperForm.objects.filter(series="B", state="entered")
     assert r.status_code == 200 and bad.status_code == 400 and entered.count() == 2
     assert v.status_code == 302 and PaperForm.objects.get(series="B", number=2).state == "void"
+
+
+def test_the_staff_home_links_to_the_coming_back_screen(world, client):
+    staff(client, world, kind="finance")
+    page = client.get("/accounts/staff/").content.decode()
+    assert f"/manage/recovery/{world.portal.slug}/" in page
+    staff(client, world, name="parent")
+    assert "/manage/recovery/" not in client.get("/accounts/staff/").content.decode()

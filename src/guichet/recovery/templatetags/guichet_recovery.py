@@ -22,3 +22,17 @@ def euros(cents) -> str:
     from guichet.common.money import format_euros
 
     return format_euros(int(cents or 0))
+
+
+@register.simple_tag
+def recovery_portals(user) -> list[str]:
+    """The pages (slugs) whose coming-back screen ``user`` may open (staff home)."""
+    from guichet.accounts.selectors import organisations_for
+    from guichet.recovery.views import SCREEN_KINDS
+
+    if not getattr(user, "is_authenticated", False):
+        return []
+    slugs: set[str] = set()
+    for kind in SCREEN_KINDS:
+        slugs |= set(organisations_for(user, kind).values_list("portal__slug", flat=True))
+    return sorted(slugs)
