@@ -196,3 +196,9 @@ def test_plan_amounts():
     with pytest.raises(rules.RuleError):
         rules.plan_amounts(100, 13)
     assert rules.add_months(D(2025, 1, 31), 1) == D(2025, 2, 28)
+
+
+def test_schedule_basis_is_brought_to_a_year_for_a_short_first_bill():
+    assert rules.schedule_basis(60157, 364) == 60157
+    assert rules.schedule_basis(15000, 92) == rules.to_cents(Decimal(15000) * 365 / 92) == 59511
+    assert rules.schedule_basis(-500, 365) == 0

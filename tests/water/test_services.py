@@ -210,3 +210,14 @@ def test_regularisation_is_bill_minus_collected_whatever_happened(org, fates, ba
     assert inv.total == 60157 and inv.deducted == collected and inv.balance == inv.total - collected
     per_instalment = DebitLine.objects.filter(instalment__schedule__contract=contract).values_list("instalment_id", flat=True)
     assert len(per_instalment) == len(set(per_instalment)) == sum(f != "outage" and f != "leave" for f in fates)
+
+
+def test_a_customer_who_moved_in_in_the_autumn_gets_a_full_year_schedule(org):
+    from guichet.water.rules import schedule_basis
+
+    contract = monthly_payer(org, start=D(2024, 10, 1), index=0, basis=5000)
+    s.reading_record(meter=contract.meter, date=D(2024, 11, 18), index=16, actor=ACTOR, now=at(D(2024, 11, 19)))
+    _regularise(org)
+    inv = Invoice.objects.get(contract=contract)
+    nxt = Schedule.objects.get(contract=contract, year=2025)
+    assert nxt.basis == schedule_basis(inv.total, 92) > 3 * inv.total

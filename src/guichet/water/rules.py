@@ -306,6 +306,20 @@ def schedule_due_dates(year: int, count: int, *, day: int = 10, first_month: int
     return [dt.date(year, first_month + i, day) for i in range(count)]
 
 
+FULL_YEAR_DAYS = 300
+
+
+def schedule_basis(bill_total: int, period_days: int) -> int:
+    """The next schedule's yearly basis from a bill over ``period_days``: the bill itself when it
+    covers most of a year, else the bill brought to 365 days (a customer who moved in during the
+    autumn must not get a schedule of a few weeks' water). Never negative."""
+    if bill_total <= 0 or period_days <= 0:
+        return 0
+    if period_days >= FULL_YEAR_DAYS:
+        return bill_total
+    return to_cents(Decimal(bill_total) * 365 / period_days)
+
+
 def schedule_amounts(total: int, count: int) -> list[int]:
     """The instalments of a schedule: ``total`` split to the cent, never negative."""
     return split_evenly(max(total, 0), count)

@@ -799,7 +799,8 @@ def regularisation_run(*, organisation: Organisation, year: int, readings_until:
                     inv["credit_action"] = Invoice.CreditAction.REFUND
                     report.credit_refunded += -inv["balance"]
             if end is None and cid not in next_taken:
-                basis = max(inv["total"], 0)
+                basis = rules.schedule_basis(inv["total"], max((period[1] - period[0]).days,
+                                                               (billed.end_date - billed.start_date).days))
                 sched = {"organisation_id": organisation.pk, "contract_id": cid, "year": year + 1, "basis": basis,
                          "credit_applied": credit, "status": Schedule.Status.OPEN, "created_at": now}
                 new_schedules.append(sched)
