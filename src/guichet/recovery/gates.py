@@ -160,12 +160,17 @@ def gate(*, organisation_id: int, function: str, now: dt.datetime, activity=None
                 status_url=_status_url(organisation_id) if state != OPEN else "")
 
 
-def gates_for_activities(*, organisation_id: int, function: str, activities, now: dt.datetime) -> list[Gate]:
+def gates_for_activities(*, organisation_id: int, function: str, activities, now: dt.datetime,
+                         gates: list[OnlineGate] | None = None) -> list[Gate]:
     """The gates of several activities at once (one query for the gates, one for the rows);
-    only the activities whose function is not open."""
+    only the activities whose function is not open. ``gates``: the function's gates of the
+    organisation, if the caller has them already."""
+    all_gates = gates if gates is not None else list(
+        OnlineGate.objects.filter(organisation_id=organisation_id, function=function))
+    if not all_gates:
+        return []
     activities = list(activities)
-    all_gates = list(OnlineGate.objects.filter(organisation_id=organisation_id, function=function))
-    if not all_gates or not activities:
+    if not activities:
         return []
     rows = _rows({g.procedure_id for g in all_gates}, now)
     out = []
@@ -188,6 +193,9 @@ def basket_gate(*, household, items: list[dict], now: dt.datetime, idempotency_k
     answer its basket got."""
     from guichet.bookings.models import Activity, Basket, Session
 
+    all_gates = list(OnlineGate.objects.filter(organisation_id=household.organisation_id, function=Function.BOOKING))
+    if not all_gates:  # nothing configured: one query on the booking path, nothing more
+        return None
     key = str(idempotency_key or "").strip()
     if key and Basket.objects.filter(household=household, idempotency_key=key).exists():
         return None
@@ -204,7 +212,7 @@ def basket_gate(*, household, items: list[dict], now: dt.datetime, idempotency_k
     )
     activities = Activity.objects.filter(pk__in=activity_ids).order_by("position", "pk")
     closed = [g for g in gates_for_activities(organisation_id=household.organisation_id, function=Function.BOOKING,
-                                              activities=activities, now=now) if g.closed]
+                                              activities=activities, now=now, gates=all_gates) if g.closed]
     return closed[0] if closed else None
 
 
@@ -224,6 +232,9 @@ def notices(*, organisation_id: int, functions: Iterable[str], now: dt.datetime)
     """Every online function (per activity) that is not open: what a family page shows."""
     from guichet.bookings.models import Activity
 
+    functions = list(functions)
+    if not OnlineGate.objects.filter(organisation_id=organisation_id, function__in=functions).exists():
+        return []  # nothing configured: one query per family page
     activities = list(Activity.objects.filter(organisation_id=organisation_id).order_by("position", "pk"))
     out: list[Gate] = []
     for function in functions:
