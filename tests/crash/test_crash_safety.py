@@ -162,6 +162,13 @@ def test_killing_the_app_server_then_postgres_loses_nothing_acknowledged(private
     assert findings.acknowledged >= 10 and all(by_kind.values()), summary
     assert findings.unknown >= 1, f"no request was caught by a fault: the test proved nothing ({summary})"
     assert not findings.problems(), (summary, findings.problems())
+    # The journal's hash chain is intact after the kills (every entry was written in its
+    # service's transaction: a killed transaction left no half-written entry).
+    verify = subprocess.run([sys.executable, "-m", "guichet.cli", "journal", "verify"], cwd=ROOT, capture_output=True,
+                            timeout=60, env={**os.environ, "DATABASE_URL": c.url(DB), "DEBUG": "0",
+                                             "SECRET_KEY": settings.SECRET_KEY,
+                                             "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"})
+    assert verify.returncode == 0 and b"journal OK" in verify.stdout, verify.stdout[-2000:] + verify.stderr[-2000:]
 
 
 def test_negative_control_weakened_durability_is_detected(private_cluster):
