@@ -38,3 +38,30 @@ def test_the_french_catalogue_is_compiled_and_active():
         assert translation.gettext("Works normally") == "Fonctionne normalement"
     with translation.override("en"):
         assert translation.gettext("Works normally") == "Works normally"
+
+
+def test_every_string_of_the_code_and_templates_is_in_the_catalogue(tmp_path):
+    """A string marked for translation but missing from the catalogue shows in English to a
+    French user: extract the strings afresh (as ``makemessages`` does) and compare."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("xgettext") is None:  # bin/test installs gettext; without it nothing compiles
+        raise AssertionError("xgettext not found: install gettext (bin/test does)")
+    src = Path(guichet.__file__).parent
+    copy = tmp_path / "guichet"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("migrations", "__pycache__", "*.mo", "static"))
+    subprocess.run(
+        [sys.executable, "-m", "django", "makemessages", "-l", "fr", "--no-location", "--no-obsolete"],
+        cwd=copy, check=True, capture_output=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "guichet.settings"},
+    )
+    fresh = {msgid for msgid, _ in _entries((copy / "locale/fr/LC_MESSAGES/django.po").read_text("utf-8"))}
+    committed = {msgid for msgid, _ in _entries(PO.read_text(encoding="utf-8"))}
+    missing = sorted(fresh - committed)
+    assert not missing, (
+        f"{len(missing)} string(s) not in the French catalogue (run makemessages and translate), "
+        f"e.g. {missing[:5]}"
+    )
