@@ -281,6 +281,38 @@ def test_crash_between_chunks_then_resume_bills_everything_once(town, monkeypatc
     assert services.invoice_total_mismatches(run=done) == []
 
 
+def test_resume_after_the_staging_table_lost_its_rows(town, monkeypatch):
+    """PostgreSQL empties UNLOGGED tables when it recovers from a crash: a resumed run notices
+    and classifies again, skipping what was billed already."""
+    from django.db import connection
+
+    from guichet.billing import engine
+
+    org, site, acts = town
+    _population(org, site, acts)
+    run = f.run(org, OCT, NOV, [acts["mercredis"]], now=LATER, execute=False)
+
+    class Crash(Exception):
+        pass
+
+    def crash(r, cursor):
+        raise Crash
+
+    monkeypatch.setattr(services, "after_chunk_hook", crash)
+    with pytest.raises(Crash):
+        services.invoice_run_execute(run=run, actor=f.ACTOR, now=LATER, chunk_size=3)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {engine.stage_name(run.pk)}")
+    monkeypatch.setattr(services, "after_chunk_hook", None)
+    done = services.invoice_run_execute(run=run, actor=f.ACTOR, now=LATER, chunk_size=3)
+    org2, site2, acts2 = f.town()
+    _population(org2, site2, acts2)
+    reference = f.run(org2, OCT, NOV, [acts2["mercredis"]], now=LATER)
+    assert (done.items_count, done.amount_cents) == (reference.items_count, reference.amount_cents)
+    assert BilledItem.objects.filter(organisation=org).count() == done.items_count
+    assert not engine.stage_exists(run.pk)  # dropped once the run is ready
+
+
 def test_rerun_creates_nothing(town):
     org, site, acts = town
     _population(org, site, acts, households=4)

@@ -118,6 +118,15 @@ def stage_exists(run_id: int) -> bool:
     return stage_name(run_id) in connection.introspection.table_names()
 
 
+def stage_rows(run_id: int) -> int | None:
+    """Rows in the run's staging table, None when there is none."""
+    if not stage_exists(run_id):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {stage_name(run_id)}")
+        return cursor.fetchone()[0]
+
+
 def stage_drop(run_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {stage_name(run_id)}")

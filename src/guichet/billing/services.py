@@ -338,9 +338,13 @@ def invoice_run_execute(
     with transaction.atomic(durable=True):
         locked = InvoiceRun.objects.select_for_update().get(pk=run.pk)
         booking_activities = [a.pk for a in locked.activities.all() if a.kind != Activity.Kind.CRECHE]
-        if locked.status == InvoiceRun.Status.RUNNING and booking_activities and not engine.stage_exists(run.pk):
+        staged, present = (locked.summary or {}).get("staged"), engine.stage_rows(run.pk)
+        if locked.status == InvoiceRun.Status.RUNNING and booking_activities and (present is None or present != staged):
+            # no staging table yet, or one that lost its rows (UNLOGGED tables are emptied when
+            # PostgreSQL recovers from a crash): classify again; what is billed already is skipped
             started = time.monotonic()
-            engine.stage_build(locked, book, booking_activities)
+            rows = engine.stage_build(locked, book, booking_activities)
+            InvoiceRun.objects.filter(pk=run.pk).update(summary={**(locked.summary or {}), "staged": rows})
             timings["stage"] = timings.get("stage", 0.0) + time.monotonic() - started
     while True:
         more = _run_one_chunk(run.pk, actor=actor, now=now, chunk_size=int(chunk_size), book=book)
