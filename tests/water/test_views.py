@@ -45,7 +45,9 @@ def test_customer_account_shows_states_in_words_and_a_masked_iban(client, org, f
     s.instalments_mark_not_collected(organisation=org, due_from=D(2024, 2, 1), due_until=D(2024, 2, 28),
                                      reason="Cyberattaque", actor=ACTOR, now=at(D(2024, 3, 1)))
     client.force_login(finance)
-    page = client.get(url(org, "customers/C-1/"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    home = client.get("/en" + url(org)).content.decode()
+    assert "Customers with instalments not collected or returned" in home and "C-1 — Client C-1" in home
+    page = client.get("/en" + url(org, "customers/C-1/")).content.decode()
     assert "FR76 •••• 6702" in page and IBANS[0] not in page
     assert "Collected by direct debit" in page and "Not collected (service interruption)" in page
     assert "Cyberattaque" in page and "Planned" in page
@@ -84,7 +86,7 @@ def test_regularisation_summary_screen(client, org, finance):
     s.regularisation_run(organisation=org, year=2024, readings_until=D(2024, 11, 30), issued_on=D(2024, 11, 25),
                          actor=ACTOR, now=at(D(2024, 11, 25)))
     client.force_login(finance)
-    page = client.get(url(org, "regularisations/"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client.get("/en" + url(org, "regularisations/")).content.decode()
     assert "601,57" in page and "Regularisation 2024" in page
 
 
@@ -151,17 +153,17 @@ def test_plan_form_spreads_a_balance_and_names_bad_input(client, org, finance):
     s.regularisation_run(organisation=org, year=2024, readings_until=D(2024, 11, 30), issued_on=D(2024, 11, 25),
                          actor=ACTOR, now=at(D(2024, 11, 25)))
     client.force_login(finance)
-    page = client.get(url(org, "customers/C-1/"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client.get("/en" + url(org, "customers/C-1/")).content.decode()
     assert "Spread this balance" in page
     plan_url = url(org, "customers/C-1/invoices/R2024-000001/plan/")
-    bad = client.post(plan_url, {"count": "30", "first_due": "2025-01-10"}, HTTP_ACCEPT_LANGUAGE="en")
+    bad = client.post("/en" + plan_url, {"count": "30", "first_due": "2025-01-10"})
     assert bad.status_code == 400 and "between 2 and 12" in bad.content.decode()
     assert not Instalment.objects.filter(note="instalment plan").exists()
     ok = client.post(plan_url, {"count": "3", "first_due": "2025-01-10"})
     assert ok.status_code == 302
     parts = list(Instalment.objects.filter(note="instalment plan", state="planned").values_list("amount", flat=True))
     assert len(parts) == 3 and sum(parts) == 60157  # nothing was collected in 2024: the whole bill is due
-    page = client.get(url(org, "customers/C-1/"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client.get("/en" + url(org, "customers/C-1/")).content.decode()
     assert "Spread this balance" not in page
 
 

@@ -94,7 +94,11 @@ def overview(org: Organisation) -> dict:
             "open_contracts": Contract.objects.filter(organisation=org, end__isnull=True).count(),
             "planned": counts.get("planned", 0), "not_collected": counts.get("not_collected", 0),
             "rejected": counts.get("rejected", 0),
-            "last_run": DebitRun.objects.filter(organisation=org).defer("xml").first()}
+            "last_run": DebitRun.objects.filter(organisation=org).defer("xml").first(),
+            # Customers with money not collected (outage, returns): the ones the counter will hear from.
+            "to_follow": list(Customer.objects.filter(organisation=org, pk__in=Instalment.objects.filter(
+                organisation=org, state__in=["not_collected", "rejected"]).values("customer_id"))
+                .order_by("reference")[:50])}
 
 
 def not_collected_by_month(org: Organisation) -> list[dict]:
