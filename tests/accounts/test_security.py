@@ -51,7 +51,9 @@ def _env(tmp_path):
 
     from tests.test_settings import STRIPPED
 
-    base = {k: v for k, v in os.environ.items() if k not in STRIPPED}
+    # DJANGO_ALLOW_ASYNC_UNSAFE: set by the browser tests' live server in this process; a
+    # deployment never has it (check --deploy says so).
+    base = {k: v for k, v in os.environ.items() if k not in STRIPPED and k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     base.update(PYTHONPATH=str(SRC), DJANGO_SETTINGS_MODULE="guichet.settings", GUICHET_DATA_DIR=str(tmp_path))
     return base
 
