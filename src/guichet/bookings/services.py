@@ -79,6 +79,11 @@ BATCH_ALLOCATION = True
 RECEIPT_LOCK = 0x47550001  # pg_advisory_xact_lock(class, organisation): receipts commit in seq order
 QUEUE_LOCK = 0x47550002  # pg_advisory_xact_lock(class, organisation): one drainer at a time
 
+# Public functions here that write nothing (checked by tests/journal/test_every_write_is_journaled.py).
+JOURNAL_READ_ONLY = {
+    "offer_expiry": "computes until when an offered place is kept (a pure rule, now passed in)",
+}
+
 
 class BookingError(Exception):
     """A refused action: ``code`` for programs, ``message`` for people, ``field`` for forms."""
