@@ -196,9 +196,13 @@ class Index:
     def declared_read_only(self) -> dict[Key, str]:
         """``JOURNAL_READ_ONLY = {"function": "why it writes nothing"}`` in a services module:
         read-only helpers declared next to their code (a literal dict, checked like READ_ONLY)."""
+        return self.declared("JOURNAL_READ_ONLY")
+
+    def declared(self, variable: str) -> dict[Key, str]:
+        """A module-level literal ``{"function": "reason"}`` named ``variable``, in every module."""
         found = {}
         for module in self.modules.values():
-            value = module.globals.get("JOURNAL_READ_ONLY")
+            value = module.globals.get(variable)
             if isinstance(value, ast.Dict):
                 for k, v in zip(value.keys, value.values, strict=True):
                     if isinstance(k, ast.Constant) and isinstance(v, ast.Constant):
