@@ -4,6 +4,7 @@ checked; kept once issued; drafts marked; rendered in batches by the background 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 import subprocess
 
@@ -66,14 +67,23 @@ def test_the_pdf_carries_the_lines_by_month_the_deposit_and_the_amount_to_pay(me
     assert "34,00 €" in text
     # lines grouped per month of service, oldest first, each with its subtotal (dates in French)
     assert text.index("Septembre 2024") < text.index("36,00 €") < text.index("Octobre 2024") < text.index("18,00 €")
-    # legal mentions (English msgids here; the lead's French catalogue translates them)
+    # legal mentions (the PDF is in French whatever the reader's language)
+    from django.utils import translation
+
+    with translation.override("fr"):
+        assert translation.gettext("Amount to pay") in text
     assert "Jeanne Martin, maire" in text and "Service de gestion comptable de Testville" in text
     assert "L. 252 A" in text and "L. 1617-5" in text and "le tribunal administratif de Testville" in text
     assert "012345" in text
     assert "31 décembre 2024" in text or "December 31, 2024" in text  # due date: issue + 30 days
 
 
-def test_generic_mentions_without_an_issuer_file(media, settings):
+@pytest.fixture
+def english_pdf(monkeypatch):
+    monkeypatch.setattr(pdf, "LANGUAGE", "en")  # the English msgids, whatever the French catalogue says
+
+
+def test_generic_mentions_without_an_issuer_file(media, settings, english_pdf):
     settings.GUICHET_BILLING_ISSUERS_FILE = ""
     b = billed_town()
     text = text_of(pdf.invoice_pdf(b.invoice), media)
@@ -90,9 +100,16 @@ def test_an_issued_pdf_is_kept_and_served_again_unchanged(media):
     assert default_storage.exists(pdf.pdf_name(b.invoice))
     assert pdf.invoice_pdf(b.invoice) == first
     assert pdf.store_invoice_pdf(b.invoice) is False  # already kept: not rendered again
+    # the journal proves which document was sent: one entry, with the kept file's SHA-256
+    from guichet.journal.models import Entry
+
+    entries = list(Entry.objects.filter(operation="billing.invoice.pdf"))
+    assert len(entries) == 1
+    assert entries[0].details == {"number": b.invoice.number, "sha256": hashlib.sha256(first).hexdigest(),
+                                  "bytes": len(first)}
 
 
-def test_a_draft_is_marked_and_never_kept(media):
+def test_a_draft_is_marked_and_never_kept(media, english_pdf):
     org, site, acts = F.town()
     h = F.household(org)
     child = Child.objects.get(household=h)

@@ -10,6 +10,7 @@ import io
 import pytest
 from django.core.management.base import CommandError
 from django.urls import reverse
+from django.utils import translation
 
 from guichet.billing import services, treasury
 
@@ -17,6 +18,14 @@ from . import factories as F
 from .outputs_data import NOW, billed_town, staff
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The pages in English (``/en/...``): the assertions read the English texts; the French
+    catalogue is the lead's, checked by tests/test_i18n.py."""
+    with translation.override("en"):
+        yield
 
 DUE = dt.date(2024, 12, 31)  # issue 2024-12-01 + 30 days
 

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.urls import reverse
+from django.utils import translation
 
 from guichet.billing import services
 
@@ -15,6 +16,14 @@ from . import factories as F
 from .outputs_data import NOW, billed_town, parent_of
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The pages in English (``/en/...``): the assertions read the English texts; the French
+    catalogue is the lead's, checked by tests/test_i18n.py."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

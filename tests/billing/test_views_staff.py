@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.urls import reverse
+from django.utils import translation
 
 from guichet.billing import pdf
 from guichet.billing.models import Invoice, InvoiceRun, Payment
@@ -18,6 +19,14 @@ from . import factories as F
 from .outputs_data import NOW, billed_town, staff
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The pages in English (``/en/...``): the assertions read the English texts; the French
+    catalogue is the lead's, checked by tests/test_i18n.py."""
+    with translation.override("en"):
+        yield
 
 
 def text(r) -> str:

@@ -11,13 +11,18 @@ rendered on demand with a "draft" mark and never kept.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
+
+from guichet.common.actor import Actor
+from guichet.journal.services import journal_append
 
 from .models import Invoice, InvoiceRun
 from .present import invoice_doc
@@ -45,19 +50,24 @@ def is_rendered(invoice: Invoice) -> bool:
     return invoice.status == Invoice.Status.FINAL and default_storage.exists(pdf_name(invoice))
 
 
-def store_invoice_pdf(invoice: Invoice, *, force: bool = False) -> bool:
-    """Render and keep an issued invoice's PDF; False when it was already kept (or a draft)."""
+def store_invoice_pdf(invoice: Invoice, *, actor: Actor | None = None) -> bool:
+    """Render and keep an issued invoice's PDF, and journal its SHA-256 (the document as sent
+    can then be proved unchanged); False when it was already kept (or a draft)."""
     if invoice.status != Invoice.Status.FINAL or not invoice.number:
         return False
     name = pdf_name(invoice)
     if default_storage.exists(name):
-        if not force:
-            return False
-        default_storage.delete(name)
+        return False
     data = render_invoice_pdf(invoice)
     saved = default_storage.save(name, ContentFile(data))
-    if saved != name:  # another worker kept it meanwhile: keep theirs (same content), drop ours
+    if saved != name:  # another worker kept it meanwhile: keep theirs, drop ours (and journal nothing)
         default_storage.delete(saved)
+        return False
+    with transaction.atomic(durable=True):
+        journal_append(actor=actor or Actor.system("billing-pdf"), operation="billing.invoice.pdf", objects=[invoice],
+                       details={"number": invoice.number, "sha256": hashlib.sha256(data).hexdigest(),
+                                "bytes": len(data)},
+                       organisation_id=invoice.organisation_id, now=timezone.now())
     return True
 
 
