@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -28,6 +30,8 @@ from . import serialize, services
 from .models import ChangeSet
 from .operations import OperationsInvalid, validate_operations
 from .selectors import page_state
+
+log = logging.getLogger(__name__)
 
 api = NinjaAPI(
     title="Guichet API",
@@ -75,6 +79,36 @@ def _error_response(request, status: int, errors: list[tuple[str, str]], headers
 @api.exception_handler(ApiError)
 def _api_error(request, exc: ApiError):
     return _error_response(request, exc.status, exc.errors, exc.headers)
+
+
+DB_DOWN_RETRY_AFTER = 5  # seconds: when the database cannot be reached (restart, failover...)
+
+
+def _database_unavailable(request, exc: Exception):
+    """The database cannot be reached (down, restarting, refusing connections) anywhere in the API,
+    the bearer-token lookup included: a JSON 503 with ``Retry-After``, never an HTML 500."""
+    log.warning("API: database unavailable (%s) on %s %s", type(exc).__name__, request.method,
+                request.resolver_match.route if request.resolver_match else "?")
+    return _error_response(
+        request, 503, [("", "The service is temporarily unavailable; send the same request again in a moment.")],
+        {"Retry-After": str(DB_DOWN_RETRY_AFTER)},
+    )
+
+
+api.exception_handler(OperationalError)(_database_unavailable)
+api.exception_handler(InterfaceError)(_database_unavailable)
+
+
+@api.exception_handler(DataError)
+def _data_refused(request, exc: DataError):
+    """A value the database cannot store (a NUL character in a text, a number out of range):
+    bad input, not a server error. The service's transaction was rolled back: nothing changed."""
+    log.info("API: value refused by the database (%s) on %s %s", type(exc).__name__, request.method,
+             request.resolver_match.route if request.resolver_match else "?")
+    return _error_response(
+        request, 422, [("body", "a value cannot be stored: text must not contain NUL characters "
+                                "and numbers must be within range")],
+    )
 
 
 @api.exception_handler(AuthenticationError)
