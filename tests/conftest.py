@@ -43,6 +43,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _no_cached_gates():
+    """Each test starts with no degraded-mode gates cached (recovery.gates keeps them a few seconds)."""
+    from guichet.recovery import gates
+
+    gates.forget_gates()
+    yield
+    gates._clear()
+
+
+@pytest.fixture(autouse=True)
 def _force_login_passes_the_second_factor(request, monkeypatch):
     """``client.force_login(staff)`` stands for a COMPLETE staff sign-in, second factor included:
     the session is marked as verified with a TOTP device of the user (created if needed). The real

@@ -16,14 +16,23 @@ organisation's gates for every activity. Several rows: the worst wins. The count
 screens, agents' API) never asks: it keeps working.
 
 Everything here only reads (a few queries per call); ``now`` is passed in.
+
+The gates configured for an organisation and function (not the status rows: those are read on
+every call that has gates) are kept in memory per process for ``GATES_TTL`` seconds, so that the
+booking path and the family pages cost no query when nothing is configured. A gate added,
+changed or removed takes effect at once in the process that saved it and within ``GATES_TTL``
+seconds everywhere else.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+import threading
+import time
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -34,6 +43,35 @@ from guichet.status.models import Availability
 from .models import Function, OnlineGate
 
 OPEN, RESTRICTED, CLOSED = "open", "restricted", "closed"
+GATES_TTL = 5.0  # seconds a process keeps an organisation's configured gates (see module doc)
+_clock = time.monotonic
+_cache: dict[tuple[int, str], tuple[float, list[OnlineGate]]] = {}
+_cache_lock = threading.Lock()
+
+
+def configured_gates(organisation_id: int, function: str) -> list[OnlineGate]:
+    """The gates of ``function`` configured for the organisation (cached ``GATES_TTL`` seconds)."""
+    key = (int(organisation_id), str(function))
+    hit = _cache.get(key)
+    if hit is not None and hit[0] > _clock():
+        return hit[1]
+    found = list(OnlineGate.objects.filter(organisation_id=organisation_id, function=function)
+                 .order_by("pk"))
+    with _cache_lock:
+        _cache[key] = (_clock() + GATES_TTL, found)
+    return found
+
+
+def _clear() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def forget_gates(**_kwargs) -> None:
+    """Drop the cached gates (every organisation) on any change to ``OnlineGate`` in this
+    process: now, and again once the change commits (a read in between may have cached the old)."""
+    _clear()
+    transaction.on_commit(_clear)
 ONLINE_CHANNELS = ("online", "any")
 
 
@@ -150,8 +188,7 @@ def gate(*, organisation_id: int, function: str, now: dt.datetime, activity=None
     if function not in Function.values:
         raise ValueError(f"unknown online function {function!r}")
     activity_id = getattr(activity, "pk", activity)
-    gates = _applicable(list(OnlineGate.objects.filter(organisation_id=organisation_id, function=function)),
-                        activity_id)
+    gates = _applicable(configured_gates(organisation_id, function), activity_id)
     if not gates:
         return Gate(function)
     state, rows = _decide(gates, _rows((g.procedure_id for g in gates), now))
@@ -165,8 +202,7 @@ def gates_for_activities(*, organisation_id: int, function: str, activities, now
     """The gates of several activities at once (one query for the gates, one for the rows);
     only the activities whose function is not open. ``gates``: the function's gates of the
     organisation, if the caller has them already."""
-    all_gates = gates if gates is not None else list(
-        OnlineGate.objects.filter(organisation_id=organisation_id, function=function))
+    all_gates = gates if gates is not None else configured_gates(organisation_id, function)
     if not all_gates:
         return []
     activities = list(activities)
@@ -193,8 +229,8 @@ def basket_gate(*, household, items: list[dict], now: dt.datetime, idempotency_k
     answer its basket got."""
     from guichet.bookings.models import Activity, Basket, Session
 
-    all_gates = list(OnlineGate.objects.filter(organisation_id=household.organisation_id, function=Function.BOOKING))
-    if not all_gates:  # nothing configured: one query on the booking path, nothing more
+    all_gates = configured_gates(household.organisation_id, Function.BOOKING)
+    if not all_gates:  # nothing configured: no query on the booking path (cached)
         return None
     key = str(idempotency_key or "").strip()
     if key and Basket.objects.filter(household=household, idempotency_key=key).exists():
@@ -233,8 +269,8 @@ def notices(*, organisation_id: int, functions: Iterable[str], now: dt.datetime)
     from guichet.bookings.models import Activity
 
     functions = list(functions)
-    if not OnlineGate.objects.filter(organisation_id=organisation_id, function__in=functions).exists():
-        return []  # nothing configured: one query per family page
+    if not any(configured_gates(organisation_id, f) for f in functions):
+        return []  # nothing configured: no query on a family page (cached)
     activities = list(Activity.objects.filter(organisation_id=organisation_id).order_by("position", "pk"))
     out: list[Gate] = []
     for function in functions:
