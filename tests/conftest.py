@@ -47,7 +47,7 @@ def _no_cached_gates():
     """Each test starts with no degraded-mode gates cached (recovery.gates keeps them a few seconds)."""
     from guichet.recovery import gates
 
-    gates.forget_gates()
+    gates._clear()
     yield
     gates._clear()
 
