@@ -27,9 +27,9 @@ seconds everywhere else.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
