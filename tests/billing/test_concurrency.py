@@ -58,7 +58,7 @@ def slow_locked_numbers(**kwargs):
     return first
 
 
-ORIGINAL_TAKE = services.take_numbers
+ORIGINAL_TAKE = services._take_numbers
 
 
 def finalise_both(runs):
@@ -71,7 +71,7 @@ def finalise_both(runs):
 def test_concurrent_finalisations_get_gapless_numbers(monkeypatch):
     org, runs = two_ready_runs()
     monkeypatch.setattr(services, "_credit_lock", lambda organisation_id: None)  # only the numbering lock guards
-    monkeypatch.setattr(services, "take_numbers", slow_locked_numbers)
+    monkeypatch.setattr(services, "_take_numbers", slow_locked_numbers)
     errors = finalise_both(runs)
     assert errors == []
     numbers = sorted(Invoice.objects.filter(organisation=org).values_list("number", flat=True))
@@ -81,7 +81,7 @@ def test_concurrent_finalisations_get_gapless_numbers(monkeypatch):
 def test_control_without_the_lock_numbers_collide(monkeypatch):
     org, runs = two_ready_runs()
     monkeypatch.setattr(services, "_credit_lock", lambda organisation_id: None)
-    monkeypatch.setattr(services, "take_numbers", slow_unlocked_numbers)
+    monkeypatch.setattr(services, "_take_numbers", slow_unlocked_numbers)
     errors = finalise_both(runs)
     assert len(errors) == 1 and isinstance(errors[0], IntegrityError)
     assert "billing_invoice_number_unique" in str(errors[0])

@@ -60,6 +60,12 @@ MAX_KEY_LENGTH = 100
 DEFAULT_CHUNK = 1000
 DEFAULT_DUE_DAYS = 30
 
+# Public functions here that write nothing (checked by tests/journal/test_every_write_is_journaled.py).
+JOURNAL_READ_ONLY = {
+    "format_number": "formats an invoice, credit-note or receipt number (pure)",
+    "invoice_total_mismatches": "reads invoices whose total is not the sum of their lines (a check)",
+}
+
 # Called after each chunk commits (tests use it to simulate a crash between chunks).
 after_chunk_hook: Callable[[InvoiceRun, int], None] | None = None
 
@@ -90,12 +96,12 @@ def _credit_lock(organisation_id: int) -> None:
     _lock(CREDIT_LOCK, organisation_id)
 
 
-def take_numbers(*, organisation_id: int, series: str, year: int, count: int = 1, lock: bool = True) -> int:
+def _take_numbers(*, organisation_id: int, series: str, year: int, count: int = 1, lock: bool = True) -> int:
     """Reserve ``count`` consecutive numbers of a series; returns the first. Must run inside the
     transaction that stores the numbered rows (a rollback gives the numbers back). ``lock=False``
     exists only for the control test that shows the race without the lock."""
     if not connection.in_atomic_block:
-        raise RuntimeError("take_numbers must run inside the caller's transaction")
+        raise RuntimeError("_take_numbers must run inside the caller's transaction")
     NumberSequence.objects.bulk_create(
         [NumberSequence(organisation_id=organisation_id, series=series, year=year)], ignore_conflicts=True)
     rows = NumberSequence.objects.filter(organisation_id=organisation_id, series=series, year=year)
@@ -443,7 +449,7 @@ def invoice_run_finalise(
             raise BillingError("total_mismatch", _("%(n)s invoices do not add up: nothing was issued.")
                                % {"n": len(mismatched)}, "run")
         count = Invoice.objects.filter(run=run, status=Invoice.Status.DRAFT).count()
-        first = take_numbers(organisation_id=run.organisation_id, series=NumberSequence.Series.INVOICE,
+        first = _take_numbers(organisation_id=run.organisation_id, series=NumberSequence.Series.INVOICE,
                              year=issue.year, count=count) if count else 0
         due = issue + dt.timedelta(days=due_days)
         _number_drafts(run, first=first, year=issue.year, now=now, issue=issue, due=due)
@@ -595,7 +601,7 @@ def _money_in(
                                    "idempotency_key")
             return existing
         year = now.astimezone(engine.PARIS).year
-        n = take_numbers(organisation_id=household.organisation_id, series=NumberSequence.Series.RECEIPT, year=year)
+        n = _take_numbers(organisation_id=household.organisation_id, series=NumberSequence.Series.RECEIPT, year=year)
         payment = Payment.objects.create(
             organisation_id=household.organisation_id, household=household, kind=kind, method=method,
             amount_cents=amount_cents, receipt_number=format_number(NumberSequence.Series.RECEIPT, year, n),
@@ -671,7 +677,7 @@ def refund_record(
             raise BillingError("more_than_credit", _("Only %(amount)s can be refunded.")
                                % {"amount": _format(available)}, "amount_cents")
         year = now.astimezone(engine.PARIS).year
-        n = take_numbers(organisation_id=household.organisation_id, series=NumberSequence.Series.RECEIPT, year=year)
+        n = _take_numbers(organisation_id=household.organisation_id, series=NumberSequence.Series.RECEIPT, year=year)
         refund = Payment.objects.create(
             organisation_id=household.organisation_id, household=household, kind=Payment.Kind.REFUND, method=method,
             amount_cents=amount_cents, receipt_number=format_number(NumberSequence.Series.RECEIPT, year, n),
@@ -761,7 +767,7 @@ def credit_note_create(
                 amount_cents=n, corrects_line=lines[pk], label=reason[:200])
             for pk, n in sorted(wanted.items())])
         issue = now.astimezone(engine.PARIS).date()
-        n = take_numbers(organisation_id=inv.organisation_id, series=NumberSequence.Series.CREDIT_NOTE, year=issue.year)
+        n = _take_numbers(organisation_id=inv.organisation_id, series=NumberSequence.Series.CREDIT_NOTE, year=issue.year)
         Invoice.objects.filter(pk=note.pk).update(
             status=Invoice.Status.FINAL, number=format_number(NumberSequence.Series.CREDIT_NOTE, issue.year, n),
             finalised_at=now, issue_date=issue, due_date=issue)
@@ -794,5 +800,5 @@ __all__ = [
     "BillingError", "credit_apply", "credit_note_create", "creche_contract_create", "creche_contract_end",
     "deposit_record", "invoice_draft_discard", "invoice_run_cancel", "invoice_run_create", "invoice_run_execute",
     "invoice_run_finalise", "invoice_total_mismatches", "payment_record", "quotient_record", "refund_record",
-    "take_numbers", "IntegrityError", "RunAnomaly",
+    "IntegrityError", "RunAnomaly",
 ]
