@@ -155,6 +155,11 @@ def test_cli_catch_up_end_to_end():
     run_id = out.split()[1].rstrip(":")
     out = cli("finalise", run_id, "--issue-date", "2024-11-05")
     assert "FAC-2024-000001 to FAC-2024-000001" in out and "credit applied: 20,00 €" in out
+    assert "invoice PDFs queued for rendering in the background (1 batches)" in out
+    # Past its due date (30 days) and still owing 25,00 €: in the treasury's file.
+    out = cli("treasury-export", "--portal", portal, "--as-of", "2025-01-31")
+    assert "FAC-2024-000001" in out and "25.00" in out
+    assert "FAC-2024-000001" not in cli("treasury-export", "--portal", portal, "--as-of", "2024-11-06")
     out = cli("balance", "--portal", portal, "--household", "F-001")
     assert "balance 25,00 € (owes)" in out and "FAC-2024-000001" in out
     line = Invoice.objects.get().lines.get()
@@ -182,6 +187,8 @@ def test_cli_catch_up_end_to_end():
     (("deposit", "--portal", "{portal}", "--household", "F-9", "--amount", "0", "--method", "cash", "--key", "k"),
      "--amount-cents:"),
     (("finalise", "999999"), "no run 999999"),
+    (("treasury-export", "--portal", "{portal}", "--as-of", "31/01/2025"), "--as-of: '31/01/2025' is not a date"),
+    (("treasury-export", "--portal", "nowhere"), "--portal: no page 'nowhere'"),
     (("credit-note", "--portal", "{portal}", "--invoice", "FAC-0", "--reason", "x", "--key", "k"),
      "--invoice: no issued invoice"),
 ])

@@ -13,6 +13,8 @@
                         [--line ID=AMOUNT ...] [--rebill]
     guichet billing balance --portal P --household REF
     guichet billing runs --portal P            list the organisation's runs
+    guichet billing treasury-export --portal P [--organisation O] [--as-of 2025-01-31] [-o FILE]
+                                              unpaid invoices past due, for the public accountant
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from guichet.billing import selectors, services
+from guichet.billing import selectors, services, treasury
 from guichet.billing.config import TariffError, load_tariffs
 from guichet.billing.errors import BillingError
 from guichet.billing.models import Invoice, InvoiceRun, Payment
@@ -92,6 +94,7 @@ class Command(BaseCommand):
         p = sub.add_parser("balance", help="A household's balance, invoices and payments.")
         org(p)
         p.add_argument("--household", required=True)
+        treasury.add_arguments(sub)
 
     def handle(self, *args, **options):
         action = options["action"]
@@ -240,6 +243,16 @@ class Command(BaseCommand):
         run = services.invoice_run_finalise(run=run, actor=Actor.cli(), now=timezone.now(), issue_date=issue,
                                             due_days=o["due_days"])
         self._print_summary(run)
+        from guichet.billing.tasks import enqueue_run_pdfs
+
+        batches = enqueue_run_pdfs(run.pk)
+        self.stdout.write(f"invoice PDFs queued for rendering in the background ({batches} batches)")
+
+    def _treasury_export(self, o):
+        from zoneinfo import ZoneInfo
+
+        treasury.run_command(o, self.stdout, self.stderr,
+                             today=timezone.now().astimezone(ZoneInfo("Europe/Paris")).date())
 
     def _cancel(self, o):
         run = services.invoice_run_cancel(run=self._run_obj(o["run"]), actor=Actor.cli(), now=timezone.now())
