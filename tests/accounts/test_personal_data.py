@@ -60,7 +60,7 @@ def test_erasure_request_reviewed_by_an_agent_of_the_organisation(client, town):
     assert client.post(url).status_code == 302  # twice: one open request
     req = ErasureRequest.objects.get()
     assert req.status == "open" and req.household_id == household.pk
-    assert "has been received" in client.get(reverse("accounts:family-data", args=[world.portal.slug])).content.decode()
+    assert "a bien été reçue" in client.get(reverse("accounts:family-data", args=[world.portal.slug])).content.decode()
     # The family cannot review.
     assert client.get(reverse("accounts:staff-erasures", args=[world.portal.slug])).status_code == 403
     client.force_login(agent)
@@ -71,7 +71,7 @@ def test_erasure_request_reviewed_by_an_agent_of_the_organisation(client, town):
     html = detail.content.decode()
     assert detail.status_code == 200
     # The future booking must be cancelled first; past bookings are kept (invoices, 10 years): said why.
-    assert "Cancel them first" in html and "Code de commerce" in html
+    assert "Annulez-les d’abord" in html and "Code de commerce" in html
     assert RecordAccess.objects.filter(user=agent, household_id=household.pk, what="accounts.erasure").exists()
     assert client.post(reverse("accounts:staff-erasure", args=[world.portal.slug, req.pk])).status_code == 302
     req.refresh_from_db()

@@ -71,7 +71,7 @@ def test_first_sign_in_sets_up_the_app_then_shows_recovery_codes_once(client, ed
     assert TOTPDevice.objects.filter(user=editor).count() == 1
     # A wrong code: refused, nothing confirmed, staff pages still closed.
     bad = client.post(r["Location"], {"code": "000000" if current_code(device) != "000000" else "111111"})
-    assert bad.status_code == 400 and "not valid" in bad.content.decode()
+    assert bad.status_code == 400 and "n’est pas valide" in bad.content.decode()
     assert client.get(MANAGE).status_code == 302
     # The right code: confirmed, recovery codes shown once, the staff page opens.
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)):  # after django-otp's 1 s throttle
@@ -116,7 +116,7 @@ def test_a_recovery_code_works_once(client, editor):
     _device, codes = twofactor.enrol_directly(user=editor, key_hex=None, actor=Actor.cli())
     sign_in(client)
     r = client.post(reverse("accounts:two-factor"), {"code": codes[0].upper(), "next": MANAGE})
-    assert r.status_code == 200 and "9 codes left" in r.content.decode()
+    assert r.status_code == 200 and "Il vous reste 9 codes." in r.content.decode()
     assert client.get(MANAGE).status_code == 200
     client.post(reverse("accounts:logout"))
     sign_in(client)
@@ -172,7 +172,7 @@ def test_recovery_codes_renewed_from_the_spaces_page(client, editor):
     sign_in(client)
     client.post(reverse("accounts:two-factor"), {"code": old[0]})
     home = client.get(reverse("accounts:staff-home"))
-    assert home.status_code == 200 and "9 recovery codes left" in home.content.decode()
+    assert home.status_code == 200 and "Il reste 9 codes de secours." in home.content.decode()
     r = client.post(reverse("accounts:recovery-codes"))
     new = re.findall(r"<code>([a-z0-9]{4}-[a-z0-9]{4})</code>", r.content.decode())
     assert len(new) == 10

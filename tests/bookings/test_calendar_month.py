@@ -53,7 +53,7 @@ def test_the_month_grid_states_each_day_in_words_and_links_to_its_week(world, fa
     assert headers[:7] == ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
     # The booked day says so in words (visible word, and the full sentence read out), not only by colour.
     booked = cell(html, WEDNESDAY, anna)
-    assert "fam-month__day--booked" in booked and ">Booked<" in booked  # short word (msgid until translated)
+    assert "fam-month__day--booked" in booked and ">Réservé<" in booked  # the short word
     assert "mercredi 4 décembre: Réservé" in booked
     # The other child is not booked that day: places are left.
     assert "mercredi 4 décembre: Places disponibles" in cell(html, WEDNESDAY, ben)
