@@ -143,7 +143,7 @@ def test_instalment_plan_rules(org):
     with pytest.raises(s.WaterError, match="between 2 and 12"):
         s.payment_plan_create(invoice=inv, count=24, first_due=D(2025, 1, 10), actor=ACTOR, now=at(D(2024, 12, 1)))
     s.payment_plan_create(invoice=inv, count=2, first_due=D(2025, 1, 10), actor=ACTOR, now=at(D(2024, 12, 1)))
-    with pytest.raises(s.WaterError, match="already spread"):
+    with pytest.raises(s.WaterError, match="déjà étalé"):
         s.payment_plan_create(invoice=inv, count=3, first_due=D(2025, 1, 10), actor=ACTOR, now=at(D(2024, 12, 1)))
     parts = Instalment.objects.filter(invoice=inv, state="planned").values_list("amount", flat=True)
     assert sum(parts) == inv.balance

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
+from django.utils.translation import gettext as _
 
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
@@ -419,10 +420,10 @@ def instalments_mark_not_collected(*, organisation: Organisation, due_from: dt.d
     collected" (it is settled at the annual regularisation). Returns ``(count, amount)``.
     Running it again marks nothing more."""
     if due_until < due_from:
-        raise WaterError("due_until", "the end of the period is before its start")
+        raise WaterError("due_until", _("The end of the period is before its start."))
     reason = reason.strip()[:200]
     if not reason:
-        raise WaterError("reason", "say why the instalments are not collected")
+        raise WaterError("reason", _("Say why the instalments were not collected."))
     with transaction.atomic(durable=True):
         qs = Instalment.objects.filter(organisation=organisation, state=Instalment.State.PLANNED,
                                        due_date__gte=due_from, due_date__lte=due_until)
@@ -458,7 +459,7 @@ def debit_run_create(*, organisation: Organisation, collection_date: dt.date, du
     ``idempotency_key`` returns the first run; an instalment is in at most one file, ever (a
     database constraint)."""
     if due_until < due_from:
-        raise WaterError("due_until", "the end of the period is before its start")
+        raise WaterError("due_until", _("The end of the period is before its start."))
     if collection_date < _paris_day(now):
         raise WaterError("collection_date", "the collection date is in the past")
     key = idempotency_key.strip()[:80]
@@ -979,14 +980,14 @@ def payment_plan_create(*, invoice: Invoice, count: int, first_due: dt.date, act
     cannot pay a large regularisation at once). Only what is still planned is spread: the
     planned balance instalment is cancelled and replaced."""
     if invoice.balance <= 0:
-        raise WaterError("invoice", "this invoice has no balance due")
+        raise WaterError("invoice", _("This invoice has no balance due."))
     with transaction.atomic(durable=True):
         current = list(Instalment.objects.select_for_update().filter(invoice=invoice).order_by("number"))
         if any(i.state != Instalment.State.PLANNED for i in current if i.state != Instalment.State.CANCELLED):
-            raise WaterError("invoice", "part of this balance was already presented or settled; a plan cannot replace it")
+            raise WaterError("invoice", _("Part of this balance was already presented or settled; a plan cannot replace it."))
         live = [i for i in current if i.state == Instalment.State.PLANNED]
         if len(live) > 1:
-            raise WaterError("invoice", "this balance is already spread")
+            raise WaterError("invoice", _("This balance is already spread."))
         try:
             amounts = rules.plan_amounts(invoice.balance, count)
         except rules.RuleError as e:
