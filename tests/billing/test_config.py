@@ -153,7 +153,12 @@ def test_cli_catch_up_end_to_end():
     out = cli("run", "--portal", portal, "--from", "2024-10", "--to", "2024-10", "--activities", "mercredis,cantine")
     assert "households invoiced: 1; invoices: 1; total 45,00 €" in out and "no anomalies" in out
     run_id = out.split()[1].rstrip(":")
-    out = cli("finalise", run_id, "--issue-date", "2024-11-05")
+    with pytest.raises(CommandError, match="--issue-date: The issue date 01/01/1900 is not accepted"):
+        cli("finalise", run_id, "--issue-date", "01/01/1900")
+    with pytest.raises(CommandError, match="--issue-date: expected YYYY-MM-DD or DD/MM/YYYY"):
+        cli("finalise", run_id, "--issue-date", "5 nov")
+    assert not Invoice.objects.filter(number__isnull=False).exists()
+    out = cli("finalise", run_id, "--issue-date", "05/11/2024")
     assert "FAC-2024-000001 to FAC-2024-000001" in out and "credit applied: 20,00 €" in out
     assert "invoice PDFs queued for rendering in the background (1 batches)" in out
     # Past its due date (30 days) and still owing 25,00 €: in the treasury's file.

@@ -369,6 +369,30 @@ def test_finalise_numbers_gapless_and_final_invoices_are_immutable(town):
     assert e.value.code == "run_final"
 
 
+def test_finalise_refuses_an_issue_date_out_of_bounds_and_changes_nothing(town):
+    """A typo such as 1900-01-01 would number invoices FAC-1900-..., due in 1900, first in line
+    for credit: refused, naming issue_date; so is a date before the month after the run's first
+    month, or more than 90 days ahead."""
+    org, site, acts = town
+    _population(org, site, acts, households=2)
+    run = f.run(org, OCT, OCT, [acts["mercredis"]], now=LATER)
+    for bad in (dt.date(1900, 1, 1), dt.date(2024, 10, 31), dt.date(2025, 4, 16)):
+        with pytest.raises(BillingError) as e:
+            services.invoice_run_finalise(run=run, actor=f.ACTOR, now=LATER, issue_date=bad)
+        assert e.value.code == "invalid_issue_date" and e.value.field == "issue_date"
+        assert bad.strftime("%d/%m/%Y") in e.value.message
+    run.refresh_from_db()
+    assert run.status == "ready" and run.issue_date is None
+    assert not Invoice.objects.filter(run=run, number__isnull=False).exists()
+    assert not NumberSequence.objects.exists()
+    # the bounds themselves are accepted: the first day of the next month, today + 90 days
+    final = services.invoice_run_finalise(run=run, actor=f.ACTOR, now=LATER, issue_date=dt.date(2024, 11, 1))
+    assert final.status == "final" and final.issue_date == dt.date(2024, 11, 1)
+    later = services.invoice_run_finalise(run=f.run(org, NOV, NOV, [acts["mercredis"]], now=LATER), actor=f.ACTOR,
+                                          now=LATER, issue_date=dt.date(2025, 4, 15))
+    assert later.status == "final"
+
+
 def test_finalise_refuses_an_invoice_that_does_not_add_up(town):
     org, site, acts = town
     _population(org, site, acts, households=2)

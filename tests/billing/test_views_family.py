@@ -120,3 +120,15 @@ def test_signed_out_and_unlinked_accounts(client, town):
 
     client.force_login(get_user_model().objects.create_user("nobody", "n@example.org", "x-Secret-123456"))
     assert client.get(url).status_code == 404
+
+
+def test_an_invoice_fully_credited_shows_as_cancelled_by_its_credit_note(client, town):
+    note = services.credit_note_create(invoice=town.invoice, actor=F.ACTOR, now=NOW + dt.timedelta(days=3),
+                                       reason="wrong quotient", idempotency_key="cn-full")
+    client.force_login(town.user)
+    with time_machine.travel(NOW + dt.timedelta(days=4)):
+        page = client.get(reverse("billing:family-account", args=[town.org.portal.slug])).content.decode()
+        detail = client.get(reverse("billing:family-invoice", args=[town.org.portal.slug, town.invoice.pk]))
+    assert f"Cancelled by credit note {note.number}" in page and "⊘" in page
+    assert "✓</span> Paid" not in page
+    assert f"Cancelled by credit note {note.number}" in detail.content.decode()

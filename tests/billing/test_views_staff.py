@@ -11,9 +11,10 @@ import time_machine
 from django.urls import reverse
 from django.utils import translation
 
-from guichet.billing import pdf
+from guichet.billing import pdf, present
 from guichet.billing.models import Invoice, InvoiceRun, Payment
 from guichet.bookings.models import Child
+from guichet.common.money import format_euros
 
 from . import factories as F
 from .outputs_data import NOW, billed_town, staff
@@ -227,6 +228,25 @@ def test_bad_finalise_input_issues_nothing(client):
     assert run.status == "ready" and not Invoice.objects.filter(run=run, number__isnull=False).exists()
 
 
+def test_finalise_issue_date_typed_the_french_way_or_refused_with_the_reason(client):
+    org, acts, user = _sept_town()
+    run = F.run(org, dt.date(2024, 9, 1), dt.date(2024, 9, 1), [acts["mercredis"]])
+    client.force_login(user)
+    url = reverse("billing:staff-run-finalise", args=[org.portal.slug, org.slug, run.pk])
+    r = client.post(url, {"issue_date": "1900-01-01", "due_days": "30"})
+    assert r.status_code == 400 and "Nothing was issued" in text(r)
+    assert "The issue date 01/01/1900 is not accepted" in text(r) and "01/10/2024" in text(r)
+    r = client.post(url, {"issue_date": "24 novembre", "due_days": "30"})
+    assert r.status_code == 400 and "as DD/MM/YYYY (for example 24/11/2026)" in text(r)
+    run.refresh_from_db()
+    assert run.status == "ready" and not Invoice.objects.filter(run=run, number__isnull=False).exists()
+    with time_machine.travel(NOW):
+        r = client.post(url, {"issue_date": "02/12/2024", "due_days": "30"})
+    assert r.status_code == 302
+    run.refresh_from_db()
+    assert run.status == "final" and run.issue_date == dt.date(2024, 12, 2) and run.due_date == dt.date(2025, 1, 1)
+
+
 def test_cancel_a_run_and_discard_one_draft(client):
     org, acts, user = _sept_town()
     run = F.run(org, dt.date(2024, 9, 1), dt.date(2024, 9, 1), [acts["mercredis"]])
@@ -237,9 +257,35 @@ def test_cancel_a_run_and_discard_one_draft(client):
     assert Invoice.objects.filter(pk=draft.pk).exists()  # no reason: refused, kept
     client.post(reverse("billing:staff-draft-discard", args=[*args, draft.pk]), {"reason": "quotient to update"})
     assert not Invoice.objects.filter(pk=draft.pk).exists()
-    client.post(reverse("billing:staff-run-cancel", args=[*args, run.pk]))
+    left = Invoice.objects.filter(run=run).count()
+    page = text(client.get(reverse("billing:staff-run", args=[*args, run.pk])))
+    assert f"I confirm that the {left} drafts of this run will be deleted." in page and 'name="confirm"' in page
+    # One click without ticking the box deletes nothing.
+    r = client.post(reverse("billing:staff-run-cancel", args=[*args, run.pk]), follow=True)
+    assert "Nothing was cancelled: tick the box" in text(r)
+    run.refresh_from_db()
+    assert run.status == "ready" and Invoice.objects.filter(run=run).count() == left
+    amount = format_euros(run.amount_cents).replace("\u202f", " ").replace("\u00a0", " ")
+    r = client.post(reverse("billing:staff-run-cancel", args=[*args, run.pk]), {"confirm": "yes"}, follow=True)
     run.refresh_from_db()
     assert run.status == "cancelled" and not Invoice.objects.filter(run=run).exists()
+    page = text(r)
+    assert f"its {left} drafts (" in page and "were deleted; their items can be billed by another run" in page
+    assert "Cancelled on" in page and f"({amount}) were deleted" in page and f"{left} invoices ·" not in page
+    runs = text(client.get(reverse("billing:staff-runs", args=args)))
+    assert "drafts deleted" in runs
+    with translation.override("fr"):
+        assert present.run_status_label("cancelled") == "Annulée"
+
+
+def test_a_draft_invoice_owes_nothing_yet_and_says_so(client):
+    org, acts, user = _sept_town()
+    run = F.run(org, dt.date(2024, 9, 1), dt.date(2024, 9, 1), [acts["mercredis"]])
+    draft = Invoice.objects.filter(run=run).first()
+    client.force_login(user)
+    page = text(client.get(reverse("billing:staff-invoice", args=[org.portal.slug, org.slug, draft.pk])))
+    assert "draft, not issued yet" in page and "Draft, not issued yet" in page
+    assert "Still to pay</dt><dd>0,00 €" not in page
 
 
 # --- finance: credit notes and refunds -------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import formats
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from guichet.common.money import format_euros
 
@@ -203,15 +204,32 @@ def kind_label(kind: str) -> str:
 
 
 def run_status_label(status: str) -> str:
+    if status == InvoiceRun.Status.CANCELLED:
+        return pgettext("invoice run", "Cancelled")  # French: "Annulée" (une campagne)
     return str(InvoiceRun.Status(status).label) if status in InvoiceRun.Status.values else status
 
 
-def due_state(invoice: Invoice, due_cents: int, today: dt.date) -> tuple[str, str]:
-    """(code, words) of what an issued invoice still owes: paid / due / overdue (never colour alone)."""
+def credit_notes_by_invoice(invoices: Iterable[Invoice]) -> dict[int, list[Invoice]]:
+    """The issued credit notes correcting each of ``invoices`` (one query), by invoice id."""
+    out: dict[int, list[Invoice]] = {}
+    for note in Invoice.objects.filter(corrects__in=[i.pk for i in invoices], kind=Invoice.Kind.CREDIT_NOTE,
+                                       status=Invoice.Status.FINAL).order_by("pk"):
+        out.setdefault(note.corrects_id, []).append(note)
+    return out
+
+
+def due_state(invoice: Invoice, due_cents: int, today: dt.date,
+              credit_notes: Iterable[Invoice] = ()) -> tuple[str, str]:
+    """(code, words) of what an issued invoice still owes: paid / due / overdue, or cancelled
+    when its credit notes (``credit_notes``) credit its whole total (never colour alone)."""
     if invoice.kind == Invoice.Kind.CREDIT_NOTE:
         return "credit", _("Credit note")
     if invoice.status != Invoice.Status.FINAL:
-        return "draft", _("Draft")
+        return "draft", _("Draft, not issued yet")
+    notes = [n for n in credit_notes if n.status == Invoice.Status.FINAL]
+    if notes and sum(n.total_cents for n in notes) >= invoice.total_cents:
+        return "cancelled", _("Cancelled by credit note %(numbers)s") % {
+            "numbers": ", ".join(n.number or "" for n in notes)}
     if due_cents <= 0:
         return "paid", _("Paid")
     if invoice.due_date and invoice.due_date < today:
@@ -318,3 +336,14 @@ def invoice_doc(invoice: Invoice) -> InvoiceDoc:
         due_now_cents=view.due_cents, settlements=settlements,
         corrects_number=inv.corrects.number if inv.corrects_id else "",
         period=period_label(inv.first_month, inv.last_month))
+
+
+def parse_date(text: str) -> dt.date:
+    """A date as people type it: 24/11/2026 (the French way) or 2026-11-24. ValueError otherwise."""
+    text = text.strip()
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date, no time
+        except ValueError:
+            continue
+    raise ValueError(text)

@@ -436,11 +436,13 @@ def invoice_run_finalise(
     _check_now(now)
     if not isinstance(due_days, int) or isinstance(due_days, bool) or not 0 <= due_days <= 365:
         raise BillingError("invalid_due_days", _("Payment is due within 0 to 365 days."), "due_days")
-    issue = issue_date or now.astimezone(engine.PARIS).date()
+    today = now.astimezone(engine.PARIS).date()
+    issue = issue_date or today
     with transaction.atomic(durable=True):
         run = InvoiceRun.objects.select_for_update().get(pk=run.pk)
         if run.status == InvoiceRun.Status.FINAL:
             return run
+        _check_issue_date(issue, first_month=run.first_month, today=today)
         if run.status != InvoiceRun.Status.READY:
             raise BillingError("run_not_ready", _("This run has not finished billing: run it to the end first."), "run")
         _credit_lock(run.organisation_id)
@@ -469,6 +471,24 @@ def invoice_run_finalise(
                      "last_number": summary["numbers"][-1] if count else None, "credit_applied_cents": applied},
             organisation_id=run.organisation_id, now=now)
     return run
+
+
+MAX_ISSUE_DAYS_AHEAD = 90
+
+
+def _check_issue_date(issue: dt.date, *, first_month: dt.date, today: dt.date) -> None:
+    """An invoice is issued once its first month has begun to be served: not before the first
+    day of the month after the run's first month (a typo such as 1900-01-01 would otherwise
+    number invoices in 1900 and send credit to them first), nor more than 90 days ahead."""
+    earliest = (first_month.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    latest = today + dt.timedelta(days=MAX_ISSUE_DAYS_AHEAD)
+    if not earliest <= issue <= latest:
+        raise BillingError(
+            "invalid_issue_date",
+            _("The issue date %(date)s is not accepted: it must be between %(earliest)s (the month after the "
+              "run's first month) and %(latest)s (90 days from today).")
+            % {"date": issue.strftime("%d/%m/%Y"), "earliest": earliest.strftime("%d/%m/%Y"),
+               "latest": latest.strftime("%d/%m/%Y")}, "issue_date")
 
 
 def _number_drafts(run: InvoiceRun, *, first: int, year: int, now, issue, due) -> None:

@@ -48,9 +48,10 @@ def account(request, portal):
     family = _family(request, portal)
     today = timezone.now().astimezone(present.PARIS).date()
     balance = selectors.household_balance(household=family.household)
-    invoices = [{"invoice": inv, "due": due, "state": present.due_state(inv, due, today),
-                 "period": present.period_label(inv.first_month, inv.last_month)}
-                for inv, due in selectors.household_invoices(household=family.household)]
+    rows = selectors.household_invoices(household=family.household)
+    notes = present.credit_notes_by_invoice(inv for inv, _due in rows)
+    invoices = [{"invoice": inv, "due": due, "state": present.due_state(inv, due, today, notes.get(inv.pk, ())),
+                 "period": present.period_label(inv.first_month, inv.last_month)} for inv, due in rows]
     payments = [{"payment": p, "kind": present.kind_label(p.kind), "method": present.method_label(p.method),
                  "available": selectors.payment_available(p) if p.kind == "deposit" else 0}
                 for p in selectors.household_payments(household=family.household)]
@@ -67,7 +68,8 @@ def invoice(request, portal, pk):
     today = timezone.now().astimezone(present.PARIS).date()
     doc = present.invoice_doc(inv)
     return render(request, "billing/family/invoice.html", _ctx(
-        family, doc=doc, issuer=doc.issuer, state=present.due_state(inv, doc.due_now_cents, today)))
+        family, doc=doc, issuer=doc.issuer, state=present.due_state(inv, doc.due_now_cents, today,
+                                                                  present.credit_notes_by_invoice([inv]).get(inv.pk, ()))))
 
 
 @login_required

@@ -151,9 +151,10 @@ def _household(staff: Staff, reference: str) -> Household:
 
 def _account_ctx(staff: Staff, household: Household, **extra) -> dict:
     today = _today()
-    invoices = [{"invoice": inv, "due": due, "state": present.due_state(inv, due, today),
-                 "period": present.period_label(inv.first_month, inv.last_month)}
-                for inv, due in selectors.household_invoices(household=household, include_drafts=staff.finance)]
+    rows = selectors.household_invoices(household=household, include_drafts=staff.finance)
+    notes = present.credit_notes_by_invoice(inv for inv, _due in rows)
+    invoices = [{"invoice": inv, "due": due, "state": present.due_state(inv, due, today, notes.get(inv.pk, ())),
+                 "period": present.period_label(inv.first_month, inv.last_month)} for inv, due in rows]
     payments = [{"payment": p, "kind": present.kind_label(p.kind), "method": present.method_label(p.method)}
                 for p in selectors.household_payments(household=household)]
     values = {"amount": "", "method": "", "reference": "", "key": uuid.uuid4().hex}
@@ -268,7 +269,7 @@ def _invoice(staff: Staff, pk: int) -> Invoice:
 def _invoice_ctx(staff: Staff, inv: Invoice, **extra) -> dict:
     doc = present.invoice_doc(inv)
     notes = list(Invoice.objects.filter(corrects=inv).order_by("pk"))
-    return _ctx(staff, doc=doc, issuer=doc.issuer, state=present.due_state(inv, doc.due_now_cents, _today()),
+    return _ctx(staff, doc=doc, issuer=doc.issuer, state=present.due_state(inv, doc.due_now_cents, _today(), notes),
                 credit_notes=notes, methods=[(m.value, m.label) for m in PAYMENT_METHODS],
                 **{"errors": {}, "values": {"amount": "", "method": "", "reference": "", "key": uuid.uuid4().hex},
                    **extra})
@@ -494,9 +495,9 @@ def run_finalise(request, portal, organisation, pk):
               "due_days": request.POST.get("due_days", "").strip()}
     errors: dict[str, str] = {}
     try:
-        issue = dt.date.fromisoformat(values["issue_date"])
+        issue = present.parse_date(values["issue_date"])
     except ValueError:
-        errors["issue_date"] = _("Enter the issue date of the invoices (a date).")
+        errors["issue_date"] = _("Enter the issue date of the invoices as DD/MM/YYYY (for example 24/11/2026).")
         issue = None
     try:
         due_days = int(values["due_days"])
@@ -524,6 +525,11 @@ def run_finalise(request, portal, organisation, pk):
 def run_cancel(request, portal, organisation, pk):
     staff = _staff(request, portal, organisation, finance_only=True)
     run = _run(staff, pk)
+    if run.status in (InvoiceRun.Status.CREATED, InvoiceRun.Status.RUNNING, InvoiceRun.Status.READY) and \
+            request.POST.get("confirm") != "yes":
+        messages.error(request, _("Nothing was cancelled: tick the box to confirm that the drafts of this run will be "
+                                  "deleted."))
+        return redirect("billing:staff-run", portal=portal, organisation=organisation, pk=run.pk)
     try:
         services.invoice_run_cancel(run=run, actor=_actor(request), now=timezone.now())
     except BillingError as exc:
@@ -579,9 +585,9 @@ def treasury_export(request, portal, organisation):
     as_of = _today()
     if text:
         try:
-            as_of = dt.date.fromisoformat(text)
+            as_of = present.parse_date(text)
         except ValueError:
-            errors["as_of"] = _("Enter a date.")
+            errors["as_of"] = _("Enter a date as DD/MM/YYYY (for example 24/11/2026).")
     if request.GET.get("download") and not errors:
         data, _rows, _total = treasury.csv_bytes(staff.organisation, as_of=as_of)
         response = HttpResponse(data, content_type="text/csv; charset=utf-8")

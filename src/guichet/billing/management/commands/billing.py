@@ -19,14 +19,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from guichet.billing import selectors, services, treasury
+from guichet.billing import present, selectors, services, treasury
 from guichet.billing.config import TariffError, load_tariffs
 from guichet.billing.errors import BillingError
 from guichet.billing.models import Invoice, InvoiceRun, Payment
@@ -72,7 +71,7 @@ class Command(BaseCommand):
                 p.add_argument("--chunk", type=int, default=services.DEFAULT_CHUNK)
         p = sub.add_parser("finalise", help="Issue a run's drafts: numbers, then deposits applied oldest first.")
         p.add_argument("run", type=int)
-        p.add_argument("--issue-date", default="", help="YYYY-MM-DD (default: today, Paris)")
+        p.add_argument("--issue-date", default="", help="YYYY-MM-DD or DD/MM/YYYY (default: today, Paris)")
         p.add_argument("--due-days", type=int, default=services.DEFAULT_DUE_DAYS)
         p = sub.add_parser("runs", help="List the organisation's runs.")
         org(p)
@@ -237,9 +236,9 @@ class Command(BaseCommand):
         issue = None
         if o["issue_date"]:
             try:
-                issue = dt.date.fromisoformat(o["issue_date"])
+                issue = present.parse_date(o["issue_date"])
             except ValueError:
-                raise CommandError("--issue-date: expected YYYY-MM-DD", returncode=2) from None
+                raise CommandError("--issue-date: expected YYYY-MM-DD or DD/MM/YYYY", returncode=2) from None
         run = services.invoice_run_finalise(run=run, actor=Actor.cli(), now=timezone.now(), issue_date=issue,
                                             due_days=o["due_days"])
         self._print_summary(run)
