@@ -88,6 +88,27 @@ def test_regularisation_summary_screen(client, org, finance):
     client.force_login(finance)
     page = client.get("/en" + url(org, "regularisations/")).content.decode()
     assert "601,57" in page and "Regularisation 2024" in page
+    # The French page labels every summary row in French (they were English: ``_l`` was not extracted).
+    page = client.get(url(org, "regularisations/")).content.decode()
+    for french in ("Total facturé", "Échéances effectivement prélevées (déduites)", "Soldes à payer",
+                   "Soldes créditeurs reportés", "Soldes créditeurs à rembourser", "Non prélevées pendant une interruption",
+                   "Échéanciers de l’an prochain (nombre)", "Échéanciers de l’an prochain (total)",
+                   "Relevés estimés"):
+        assert french in page, french
+    for english in ("Total billed", "Balances due", "Credits", "Estimated readings", "Next year", "(, total)"):
+        assert english not in page, english
+
+
+def test_outage_form_accepts_french_dates_and_says_the_format(client, org, finance):
+    monthly_payer(org)
+    client.force_login(finance)
+    bad = client.post(url(org, "outage/"), {"due_from": "2024-03-01", "due_until": "31/02/2024", "reason": "Panne"})
+    assert bad.status_code == 400 and "par exemple 24/11/2026" in bad.content.decode()
+    assert not Instalment.objects.filter(state="not_collected").exists()
+    ok = client.post(url(org, "outage/"), {"due_from": "01/03/2024", "due_until": "30/06/2024", "reason": "Panne"},
+                     follow=True)
+    assert ok.status_code == 200
+    assert Instalment.objects.filter(state="not_collected").count() == 4
 
 
 # --- the command -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db.models import Count, Sum
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy as _
 
 from guichet.catalog.models import Organisation
 from guichet.common.money import format_euros
@@ -112,12 +112,13 @@ def not_collected_by_month(org: Organisation) -> list[dict]:
 
 
 SUMMARY_LABELS = (
-    ("invoices", _l("Invoices issued"), False), ("billed", _l("Total billed"), True),
-    ("collected", _l("Instalments actually collected (deducted)"), True), ("due", _l("Balances due"), True),
-    ("credit_carried", _l("Credits carried over"), True), ("credit_refunded", _l("Credits to refund"), True),
-    ("not_collected", _l("Not collected during an interruption"), True), ("rejected", _l("Returned by the bank"), True),
-    ("next_schedules", _l("Next year's schedules"), False), ("next_total", _l("Next year's schedules, total"), True),
-    ("estimated_readings", _l("Estimated readings"), False),
+    ("invoices", _("Invoices issued"), False), ("billed", _("Total billed"), True),
+    ("collected", _("Instalments actually collected (deducted)"), True), ("due", _("Balances due"), True),
+    ("credit_carried", _("Credits carried over"), True), ("credit_refunded", _("Credits to refund"), True),
+    ("not_collected", _("Not collected during an interruption"), True), ("rejected", _("Returned by the bank"), True),
+    ("next_schedules", _("Schedules for next year (number)"), False),
+    ("next_total", _("Schedules for next year (total)"), True),
+    ("estimated_readings", _("Estimated readings"), False),
 )
 
 

@@ -8,6 +8,7 @@ organisation's objects answer 404. Every write goes through ``guichet.water.serv
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -85,7 +86,7 @@ def plan(request, portal, organisation, reference, number):
         count = 0
     error = None
     if first_due is None:
-        error = _("Enter the due date of the first instalment (a date).")
+        error = _("Enter the due date of the first instalment as a date, for example 24/11/2026.")
     elif not 2 <= count <= 12:
         error = _("An instalment plan has between 2 and 12 monthly instalments.")
     else:
@@ -104,8 +105,12 @@ def plan(request, portal, organisation, reference, number):
 
 
 def _parse_date(text: str) -> dt.date | None:
+    """A date typed as 24/11/2026 (French habit) or 2026-11-24 (what a date picker sends)."""
+    text = text.strip()
+    if french := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text):
+        text = f"{french[3]}-{int(french[2]):02d}-{int(french[1]):02d}"
     try:
-        return dt.date.fromisoformat(text.strip())
+        return dt.date.fromisoformat(text)
     except ValueError:
         return None
 
@@ -121,9 +126,9 @@ def outage(request, portal, organisation):
         values = {k: request.POST.get(k, "").strip() for k in values}
         start, end = _parse_date(values["due_from"]), _parse_date(values["due_until"])
         if start is None:
-            errors["due_from"] = _("Enter the first due date of the period (a date).")
+            errors["due_from"] = _("Enter the first due date of the period as a date, for example 24/11/2026.")
         if end is None:
-            errors["due_until"] = _("Enter the last due date of the period (a date).")
+            errors["due_until"] = _("Enter the last due date of the period as a date, for example 24/11/2026.")
         if start and end and end < start:
             errors["due_until"] = _("The last due date is before the first one.")
         if not values["reason"]:
