@@ -68,11 +68,23 @@ def staff_home(request):
     portals_edit = sorted({p for k, p, _s in rows if k == "editor"})
     portals_agent = sorted({p for k, p, _s in rows if k == "agent"})
     portals_review = sorted({p for k, p, _s in rows if k in ("agent", "admin")})
+    # Staff roles' scope is an organisation slug: one card per (portal, organisation).
+    orgs_billing = sorted({(p, s) for k, p, s in rows if k in ("finance", "counter")})
+    orgs_water = sorted({(p, s) for k, p, s in rows if k == "finance"} & _water_organisations())
     return render(request, "accounts/staff_home.html", {
         "rows": [(labels[k], p, s) for k, p, s in rows], "portals_edit": portals_edit,
         "portals_agent": portals_agent, "portals_review": portals_review,
+        "orgs_billing": orgs_billing, "orgs_water": orgs_water,
         "codes_left": twofactor.recovery_codes_left(request.user),
     })
+
+
+def _water_organisations() -> set[tuple[str, str]]:
+    """(portal, organisation) slugs of the organisations running the water service."""
+    from guichet.water.models import Creditor, Customer
+
+    return {(p, o) for model in (Creditor, Customer) for p, o in model.objects.values_list(
+        "organisation__portal__slug", "organisation__slug").distinct()}
 
 
 @never_cache

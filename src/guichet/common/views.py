@@ -10,7 +10,8 @@ def home(request):
     portals = list(Portal.objects.all())
     if len(portals) == 1:
         return redirect("status:portal", portal=portals[0].slug)
-    return render(request, "home.html", {"portals": portals})
+    with_families = set(Portal.objects.filter(organisations__activities__isnull=False).values_list("slug", flat=True))
+    return render(request, "home.html", {"portals": portals, "with_families": with_families})
 
 
 def healthz(request):

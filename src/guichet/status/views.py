@@ -6,9 +6,10 @@ import json
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone, translation
 
-from guichet.catalog.models import Portal
+from guichet.catalog.models import Organisation, Portal
 
 from . import feeds, serialize
 from .public import LiveLinks, public_context
@@ -22,14 +23,23 @@ def _state(slug: str):
     return page_state(portal, timezone.now())
 
 
+def family_portal_url(portal: Portal) -> str | None:
+    """The family portal of ``portal`` (bookings, invoices), if its organisations offer activities."""
+    if not Organisation.objects.filter(portal=portal, activities__isnull=False).exists():
+        return None
+    return reverse("bookings:home", kwargs={"portal": portal.slug})
+
+
 def portal_home(request, portal):
     state = _state(portal)
-    return render(request, "status/portal.html", public_context(state, links=LiveLinks(portal)))
+    return render(request, "status/portal.html", public_context(
+        state, links=LiveLinks(portal), family_portal=family_portal_url(state.portal)))
 
 
 def page(request, portal):
     state = _state(portal)
-    return render(request, "status/page.html", public_context(state, links=LiveLinks(portal)))
+    return render(request, "status/page.html", public_context(
+        state, links=LiveLinks(portal), family_portal=family_portal_url(state.portal)))
 
 
 def service(request, portal, service):
