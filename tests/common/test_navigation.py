@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from guichet.accounts.models import StaffRole
-from guichet.bookings.models import Activity
-from guichet.catalog.models import Organisation, Portal
+from guichet.bookings.models import Activity, AgentRole
+from guichet.catalog.models import Organisation, Portal, Service
 from guichet.water.models import Creditor
 
 FAMILY_LINK = "Espace famille : réservations, factures"
@@ -28,7 +28,8 @@ def towns(db):
 
 
 def test_town_pages_link_to_the_family_portal_and_sign_in_when_activities_exist(client, towns):
-    for url in ("/villeneuve/", "/villeneuve/status/"):
+    Service.objects.create(organisation=towns[0].organisations.get(), slug="cantine", name="Cantine")
+    for url in ("/villeneuve/", "/villeneuve/status/", "/villeneuve/status/services/cantine/"):
         page = client.get(url).content.decode()
         assert FAMILY_LINK in page and 'href="/villeneuve/famille/"' in page, url
         assert 'href="/accounts/login/?next=/villeneuve/famille/"' in page and "Se connecter" in page, url
@@ -94,3 +95,13 @@ def test_staff_screens_link_back_to_your_spaces(client, towns):
     for url in ("/manage/billing/villeneuve/mairie/", "/manage/water/villeneuve/mairie/"):
         page = client.get(url).content.decode()
         assert '<a href="/accounts/staff/">Vos espaces</a>' in page, url
+
+
+def test_bookings_agent_screen_links_back_to_your_spaces(client, towns):
+    user = get_user_model().objects.create_user("agent", "a@example.org", "x")
+    AgentRole.objects.create(organisation=towns[0].organisations.get(), user=user)
+    client.force_login(user)
+    page = client.get("/manage/bookings/villeneuve/").content.decode()
+    assert '<a href="/accounts/staff/">Vos espaces</a>' in page
+    home = client.get("/accounts/staff/").content.decode()
+    assert '<a href="/accounts/staff/">' not in home  # the spaces page does not link to itself

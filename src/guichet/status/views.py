@@ -47,7 +47,8 @@ def service(request, portal, service):
     ss = state.service(service)
     if ss is None:
         raise Http404
-    return render(request, "status/service.html", public_context(state, links=LiveLinks(portal), ss=ss))
+    return render(request, "status/service.html", public_context(
+        state, links=LiveLinks(portal), ss=ss, family_portal=family_portal_url(state.portal)))
 
 
 def atom(request, portal):
