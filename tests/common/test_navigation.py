@@ -73,6 +73,7 @@ def test_staff_home_has_billing_and_water_cards_for_the_roles_held(client, towns
     client.force_login(_staff(org, "finance"))
     page = client.get("/accounts/staff/").content.decode()
     assert 'href="/manage/billing/villeneuve/mairie/"' in page and 'href="/manage/water/villeneuve/mairie/"' in page
+    assert page.count("<p>Mairie de Villeneuve</p>") == 2  # each card names its organisation
     client.force_login(_staff(org, "counter"))
     page = client.get("/accounts/staff/").content.decode()
     assert 'href="/manage/billing/villeneuve/mairie/"' in page and "/manage/water/" not in page

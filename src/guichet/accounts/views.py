@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
 
 from . import twofactor
@@ -71,6 +72,10 @@ def staff_home(request):
     # Staff roles' scope is an organisation slug: one card per (portal, organisation).
     orgs_billing = sorted({(p, s) for k, p, s in rows if k in ("finance", "counter")})
     orgs_water = sorted({(p, s) for k, p, s in rows if k == "finance"} & _water_organisations())
+    names = {(p, o): name for p, o, name in Organisation.objects.filter(
+        slug__in={o for _p, o in orgs_billing}).values_list("portal__slug", "slug", "name")}
+    orgs_billing = [(p, o, names.get((p, o), o)) for p, o in orgs_billing]
+    orgs_water = [(p, o, names.get((p, o), o)) for p, o in orgs_water]
     return render(request, "accounts/staff_home.html", {
         "rows": [(labels[k], p, s) for k, p, s in rows], "portals_edit": portals_edit,
         "portals_agent": portals_agent, "portals_review": portals_review,
