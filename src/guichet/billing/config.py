@@ -24,11 +24,12 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
+from guichet.bookings.config import _Reader
 from guichet.bookings.models import Activity, Unit
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
 from guichet.journal.services import journal_append
-from guichet.status.notice import NoticeError, NoticeProblem, _Map, _parse_yaml, _Seq
+from guichet.status.notice import NoticeError, NoticeProblem, _Map, _parse_yaml
 
 from .models import (
     ActivityTariff,
@@ -90,41 +91,9 @@ class TariffReport:
         return what if self.changed else f"unchanged ({what})"
 
 
-class _R:
-    def __init__(self, source: str):
-        self.source = source
-        self.problems: list[NoticeProblem] = []
-
-    def problem(self, line, path, message) -> None:
-        self.problems.append(NoticeProblem(self.source, line, path, message))
-
-    def block(self, value, path, line, allowed, required=()) -> _Map | None:
-        if not isinstance(value, _Map):
-            self.problem(line, path, "expected a block of fields (key: value)")
-            return None
-        for key in value:
-            if key not in allowed:
-                self.problem(value.key_lines[key], f"{path}.{key}" if path else key,
-                             f"unknown field (expected one of: {', '.join(allowed)})")
-        for key in required:
-            if value.get(key) in (None, ""):
-                self.problem(value.line, f"{path}.{key}" if path else key, "required")
-        return value
-
-    def items(self, parent: _Map, key: str, path: str, *, required=False):
-        value = parent.get(key)
-        where = f"{path}.{key}" if path else key
-        if value is None:
-            if required:
-                self.problem(parent.line, where, "required")
-            return []
-        if not isinstance(value, _Seq):
-            self.problem(parent.key_lines[key], where, "expected a list (items starting with '- ')")
-            return []
-        return [(item, f"{where}[{i}]", value.item_lines[i]) for i, item in enumerate(value)]
-
-    def line(self, block: _Map, key: str) -> int:
-        return block.key_lines.get(key, block.line)
+class _R(_Reader):
+    """The tariff file reader: the bookings configuration reader (problems, blocks, lists, line
+    numbers) with the value readers of a tariff file."""
 
     def slug(self, block, key, path) -> str:
         value = block.get(key)

@@ -153,10 +153,12 @@ class _Reader:
                 self.problem(value.line, f"{path}.{key}" if path else key, "required")
         return value
 
-    def items(self, parent: _Map, key: str, path: str):
+    def items(self, parent: _Map, key: str, path: str, *, required=False):
         value = parent.get(key)
         where = f"{path}.{key}" if path else key
         if value is None:
+            if required:
+                self.problem(parent.line, where, "required")
             return []
         if not isinstance(value, _Seq):
             self.problem(parent.key_lines[key], where, "expected a list (items starting with '- ')")
