@@ -11,6 +11,7 @@ Environment variables (see ``.env.example``):
 - ``EMAIL_URL``-style settings are plain Django ones: ``EMAIL_HOST``, ``EMAIL_PORT``, ...
 - ``SECURE_COOKIES``: HTTPS mode (default on unless ``DEBUG``): secure cookies, HTTPS redirect,
   HSTS. ``SECURE_HSTS_SECONDS``, ``SECURE_SSL_REDIRECT``, ``GUICHET_BEHIND_PROXY`` refine it.
+- ``GUICHET_FIELD_KEY_FILE`` (or ``GUICHET_FIELD_KEY``): the key of the fields encrypted at rest.
 - ``AXES_FAILURE_LIMIT``, ``AXES_COOLOFF_MINUTES``: login lockout (see ``docs/security.md``).
 """
 
@@ -45,6 +46,11 @@ if not SECRET_KEY:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set SECRET_KEY in the environment (or DEBUG=1 for development)."
         )
+
+# Field encryption at rest (docs/security.md, "Encryption at rest"): the key comes from
+# GUICHET_FIELD_KEY_FILE or GUICHET_FIELD_KEY, read when used (guichet.common.crypto). Without
+# one, development and tests use a public insecure key, which `guichet check --deploy` refuses.
+GUICHET_FIELD_KEY_INSECURE_DEV = DEBUG or "pytest" in sys.modules or env_bool("GUICHET_INSECURE_DEV_KEY", False)
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [
