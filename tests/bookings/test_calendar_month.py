@@ -54,10 +54,10 @@ def test_the_month_grid_states_each_day_in_words_and_links_to_its_week(world, fa
     # The booked day says so in words (visible word, and the full sentence read out), not only by colour.
     booked = cell(html, WEDNESDAY, anna)
     assert "fam-month__day--booked" in booked and ">Réservé<" in booked  # the short word
-    assert "mercredi 4 décembre: Réservé" in booked
+    assert "mercredi 4 décembre — Réservé" in booked
     # The other child is not booked that day: places are left.
-    assert "mercredi 4 décembre: Places disponibles" in cell(html, WEDNESDAY, ben)
-    assert "mercredi 11 décembre: Complet" in cell(html, later.date, anna)
+    assert "mercredi 4 décembre — Places disponibles" in cell(html, WEDNESDAY, ben)
+    assert "mercredi 11 décembre — Complet" in cell(html, later.date, anna)
     # Each day leads to its week's page, at that day, where the booking form is.
     week = f"/{world.portal.slug}/famille/calendrier/?semaine=2024-12-02&amp;enfant={anna.pk}#jour-{anna.pk}-2024-12-04"
     assert f'href="{week}"' in booked

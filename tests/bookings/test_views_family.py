@@ -235,7 +235,7 @@ def test_a_confirmation_email_lists_each_day(world, family, settings, django_cap
         book(family, session)  # the same request again: no second e-mail
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [family.household.email]
-    assert "Enfant0" in mail.outbox[0].body and "04/12/2024" in mail.outbox[0].body
+    assert "Enfant0" in mail.outbox[0].body and "mercredi 4 décembre 2024" in mail.outbox[0].body
 
 
 def test_a_day_closed_at_every_centre_is_one_line_not_one_card_per_centre(world, family):

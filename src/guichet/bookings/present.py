@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from . import selectors, services
 from .deadlines import RuleError, describe_deadline, format_deadline, parse_rule
-from .models import Booking, Child, Session, Unit
+from .models import Activity, Booking, Child, Session, Unit
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -32,6 +32,7 @@ STATES = {
     "closed": gettext_lazy("Closed"),
     "deadline_passed": gettext_lazy("Booking closed (deadline passed)"),
     "not_open": gettext_lazy("Not open yet"),
+    "suspended": gettext_lazy("Online booking suspended"),
 }
 
 
@@ -115,6 +116,7 @@ class BookingFacts:
     justify_until_text: str
     can_cancel: bool
     can_justify: bool
+    cancel_gate: object = None  # set by a family page when the status board suspends cancelling
 
 
 def booking_facts(booking: Booking, now: dt.datetime) -> BookingFacts:
@@ -159,6 +161,7 @@ class Cell:
     cancel_text: str = ""
     offer_until: str = ""
     reason: str = ""
+    gate: object = None  # the status board's closed gate: booking (or cancellation, if booked)
 
     @property
     def selectable(self) -> bool:
@@ -205,9 +208,37 @@ class CalendarView:
     def empty(self) -> bool:
         return not any(c.days for c in self.children)
 
+    @property
+    def selectable(self) -> bool:
+        """Some day can be put in a request (the request's options and button are shown)."""
+        return any(cell.selectable for c in self.children for day in c.days for cell in day.cells)
 
-def calendar_cells(*, household, children, date_from, date_to, now) -> dict[int, list[Cell]]:
-    """Cells per child id, from ``selectors.household_calendar``."""
+
+def closed_gates(*, organisation_id: int, function: str, now) -> dict[int, object]:
+    """The activities whose online ``function`` (booking, cancellation) the status board has
+    suspended: activity id -> its closed ``recovery.gates.Gate`` (message, what to do instead).
+    No query when no gate is configured (the gates are cached)."""
+    from guichet.recovery import gates
+
+    if not gates.configured_gates(organisation_id, function):
+        return {}
+    out = {}
+    for activity in Activity.objects.filter(organisation_id=organisation_id).order_by("position", "pk"):
+        gate = gates.gate(organisation_id=organisation_id, function=function, now=now, activity=activity)
+        if gate.closed:
+            out[activity.pk] = gate
+    return out
+
+
+def calendar_cells(*, household, children, date_from, date_to, now, gated: bool = False) -> dict[int, list[Cell]]:
+    """Cells per child id, from ``selectors.household_calendar``. ``gated``: the family's pages
+    ask the status board; a day it could book while online booking is suspended is shown
+    "suspended" with the gate (no booking menu), and a booked day whose cancellation is
+    suspended carries that gate (no cancel link). The counter's screens do not ask."""
+    booking_closed = closed_gates(organisation_id=household.organisation_id, function="booking", now=now) if gated else {}
+    cancel_closed = (
+        closed_gates(organisation_id=household.organisation_id, function="cancellation", now=now) if gated else {}
+    )
     out: dict[int, list[Cell]] = {c.pk: [] for c in children}
     for cal in selectors.household_calendar(
         household=household, date_from=date_from, date_to=date_to, now=now, children=children
@@ -218,17 +249,23 @@ def calendar_cells(*, household, children, date_from, date_to, now) -> dict[int,
             reason = ""
             if c.state == "not_open" and c.opens_at:
                 reason = _("Bookings open on %(when)s.") % {"when": format_deadline(c.opens_at)}
+            state, gate = c.state, None
+            if state in ("free", "full") and c.session.activity_id in booking_closed:
+                state, gate = "suspended", booking_closed[c.session.activity_id]
+            elif state == "booked":
+                gate = cancel_closed.get(c.session.activity_id)
             out[cal.child.pk].append(Cell(
-                child=cal.child, session=c.session, state=c.state, label=state_label(c.state), units=c.units,
+                child=cal.child, session=c.session, state=state, label=state_label(state), units=c.units,
                 free=c.free, position=c.position, booking=c.booking, entry=entry,
                 book_text=c.booking_deadline_text, cancel_text=c.cancellation_deadline_text,
-                offer_until=format_deadline(expires) if expires else "", reason=reason,
+                offer_until=format_deadline(expires) if expires else "", reason=reason, gate=gate,
             ))
     return out
 
 
-def calendar_view(*, household, children, date_from, date_to, now, kind) -> CalendarView:
-    cells = calendar_cells(household=household, children=children, date_from=date_from, date_to=date_to, now=now)
+def calendar_view(*, household, children, date_from, date_to, now, kind, gated: bool = False) -> CalendarView:
+    cells = calendar_cells(household=household, children=children, date_from=date_from, date_to=date_to, now=now,
+                           gated=gated)
     out = []
     for child in children:
         days: dict[dt.date, Day] = {}
@@ -279,7 +316,7 @@ def basket_lines(basket, children) -> list[dict]:
         lines.append({
             "child": names.get(item.get("child"), "?"),
             "session": session,
-            "unit": unit.name if unit else item.get("unit"),
+            "unit": unit.tr("name") if unit else item.get("unit"),
             "outcome": outcome,
             "outcome_label": str(OUTCOMES.get(outcome, _("Received, in line"))),
             "message": item.get("message") or "",
@@ -303,13 +340,21 @@ SHORT_STATES = {
     "not_open": pgettext_lazy("calendar grid", "Soon"),
     "deadline_passed": pgettext_lazy("calendar grid", "Closed"),
     "closed": pgettext_lazy("calendar grid", "Closed"),
+    "suspended": pgettext_lazy("calendar grid", "Suspended"),
 }
 # The state a day shows when it has several sessions (activities, centres): what the family has
 # (booked, an offer to answer, a waiting list) before what it could do.
 # The legend under the grid: each state's icon, short word and full words.
 STATES_LEGEND = [(code, SHORT_STATES[code], STATES[code]) for code in
                  ("booked", "offered", "waitlisted", "free", "full", "not_open", "deadline_passed", "closed")]
-_DAY_PRIORITY = ["booked", "offered", "waitlisted", "free", "full", "not_open", "deadline_passed", "closed"]
+_DAY_PRIORITY = ["booked", "offered", "waitlisted", "free", "full", "suspended", "not_open", "deadline_passed", "closed"]
+
+
+def legend(grids: list) -> list:
+    """The legend under the month grid; "suspended" only when a day of the month shows it."""
+    shown = {day.state for g in grids for week in g.weeks for day in week}
+    extra = [("suspended", SHORT_STATES["suspended"], STATES["suspended"])] if "suspended" in shown else []
+    return STATES_LEGEND + extra
 
 
 @dataclass

@@ -11,9 +11,10 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
 from django.utils import translation
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django_tasks import task
+
+from guichet.common.frdates import format_date_fr
 
 from .deadlines import format_deadline
 from .models import WaitlistEntry
@@ -40,7 +41,7 @@ def send_waitlist_offer(entry_id: int) -> bool:
             "child": entry.child.first_name,
             "activity": entry.session.activity.name,
             "site": entry.session.site.name,
-            "date": date_format(entry.session.date, "l j F Y"),
+            "date": format_date_fr(entry.session.date, weekday=True),
             "unit": entry.unit.name,
             "until": format_deadline(entry.offer_expires_at, with_year=True) if entry.offer_expires_at else "",
         }
@@ -95,7 +96,7 @@ def _confirm_basket(basket_id: int) -> bool:
         lines = []
         for i in items:
             s = sessions.get(i.get("session"))
-            where = f"{s.date:%d/%m/%Y}, {s.activity.name}, {s.site.name}" if s else "?"
+            where = f"{format_date_fr(s.date, weekday=True)}, {s.activity.name}, {s.site.name}" if s else "?"
             unit = units.get((s.activity_id, i.get("unit")), i.get("unit")) if s else i.get("unit")
             line = f"- {children.get(i.get('child'), '?')} : {where} ({unit}) : {outcome_words.get(i.get('outcome'), '?')}"
             if i.get("outcome") == "waitlisted" and i.get("position"):

@@ -38,10 +38,11 @@ from .models import (
 )
 from .present import (
     PARIS,
-    STATES_LEGEND,
     basket_lines,
     booking_facts,
     calendar_view,
+    closed_gates,
+    legend,
     month_bounds,
     month_grid,
     parse_month,
@@ -95,10 +96,14 @@ def home(request, portal):
         .select_related("child", "session__activity", "session__site", "unit")
         .order_by("session__date", "child__birth_date", "pk")[:40]
     )
+    cancel_closed = closed_gates(organisation_id=family.household.organisation_id, function="cancellation", now=now)
     per_child = []
     for child in family.children:
         mine = [b for b in upcoming if b.child_id == child.pk][:5]
-        per_child.append({"child": child, "bookings": [booking_facts(b, now) for b in mine]})
+        facts = [booking_facts(b, now) for b in mine]
+        for f in facts:
+            f.cancel_gate = cancel_closed.get(f.booking.session.activity_id)
+        per_child.append({"child": child, "bookings": facts})
     waiting = list(
         WaitlistEntry.objects.filter(
             household=family.household, status__in=[WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]
@@ -162,11 +167,13 @@ def calendar_month(request, portal):
     only, children = _chosen_children(request, family)
     data = calendar_view(
         household=family.household, children=children, date_from=first, date_to=last, now=now, kind="month",
+        gated=True,
     )
     partial = request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+    grids = month_grid(data)
     response = render(
         request, "bookings/_month_grid.html" if partial else "bookings/calendar_month.html",
-        _ctx(family, cal=data, grids=month_grid(data), only=only, legend=STATES_LEGEND, nav="calendar"),
+        _ctx(family, cal=data, grids=grids, only=only, legend=legend(grids), nav="calendar"),
     )
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -181,6 +188,7 @@ def calendar(request, portal):
     only, children = _chosen_children(request, family)
     data = calendar_view(
         household=family.household, children=children, date_from=first, date_to=last, now=now, kind=kind,
+        gated=True,
     )
     form = BasketModeForm(initial={"idempotency_key": new_key(), "mode": Basket.Mode.PARTIAL})
     return render(request, "bookings/calendar.html", _ctx(family, cal=data, form=form, only=only))
@@ -268,8 +276,9 @@ def cancel(request, portal, pk):
     booking = _booking(family, pk)
     now = timezone.now()
     facts = booking_facts(booking, now)
+    closed = gates.cancellation_gate(booking=booking, now=now)
+    facts.cancel_gate = closed if closed.closed else None  # the page then offers no cancel button
     if request.method == "POST" and booking.status == Booking.Status.BOOKED:
-        closed = gates.cancellation_gate(booking=booking, now=now)
         if closed.closed:  # suspended on the status board: nothing is changed
             back = reverse("bookings:home", args=[portal])
             return intake.busy_logged(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,8 +24,9 @@ from django.views.decorators.http import require_POST
 
 from guichet.catalog.models import Organisation, Portal
 from guichet.common.actor import Actor
+from guichet.common.frdates import format_date_fr
 
-from . import selectors, services
+from . import search, selectors, services
 from .forms import AgentJustificationForm
 from .models import (
     Activity,
@@ -94,18 +96,25 @@ def _today() -> dt.date:
 
 @login_required
 def home(request, portal):
+    """The search: file number, family name, a child's first name or a guardian's e-mail
+    (``guichet.bookings.search``), results paginated. Listing a family shows its name: each
+    household listed is recorded as accessed, like an opened record."""
     agent = _agent(request, portal)
-    ref = request.GET.get("ref", "").strip()[:30]
-    found = []
-    if ref:
-        found = list(
-            Household.objects.filter(organisation__in=agent.organisations)
-            .filter(Q(reference__iexact=ref) | Q(reference__istartswith=ref))
-            .order_by("reference")[:20]
-        )
-        if len(found) == 1 and found[0].reference.lower() == ref.lower():
-            return redirect("bookings:agent-household", portal=portal, reference=found[0].reference)
-    return render(request, "bookings/agent/home.html", _ctx(agent, ref=ref, found=found, searched=bool(ref)))
+    query = (request.GET.get("q") or request.GET.get("ref") or "").strip()[:search.MAX_QUERY]
+    page = None
+    if query:
+        found = search.households_matching(organisations=agent.organisations, query=query)
+        first = list(found[:2])
+        if len(first) == 1 and first[0].reference.lower() == query.lower():  # the file number typed
+            return redirect("bookings:agent-household", portal=portal, reference=first[0].reference)
+        page = Paginator(found.prefetch_related("children"), search.PAGE_SIZE).get_page(request.GET.get("page"))
+        from guichet.accounts.access import record_access  # staff access to a record is recorded
+
+        for hh in page.object_list:
+            record_access(user=request.user, household=hh, what="bookings.search")
+    return render(request, "bookings/agent/home.html", _ctx(
+        agent, q=query, page=page, searched=bool(query), short=len(search.fold(query)) < search.MIN_TEXT,
+    ))
 
 
 def _household(agent: Agent, reference: str) -> Household:
@@ -129,9 +138,10 @@ def _household_page(request, agent, household, *, error=None, status=200, day=No
         .select_related("activity", "site").order_by("activity__position", "site__name")
     ):
         deadline = booking_deadline(s)
+        units = list(Unit.objects.filter(activity=s.activity).order_by("position", "pk"))
         sessions.append({
-            "session": s, "units": list(Unit.objects.filter(activity=s.activity)),
-            "free": selectors.free_places(s), "late": deadline is not None and now > deadline,
+            "session": s, "units": units, "free": _free_by_unit(units, selectors.free_places(s)),
+            "late": deadline is not None and now > deadline,
         })
     waiting = WaitlistEntry.objects.filter(
         household=household, status__in=[WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]
@@ -140,6 +150,12 @@ def _household_page(request, agent, household, *, error=None, status=200, day=No
         agent, household=household, children=children, bookings=bookings, sessions=sessions, day=day,
         waiting=waiting, error=error, justification_form=AgentJustificationForm(), post=request.POST,
     ), status=status)
+
+
+def _free_by_unit(units: list[Unit], free: dict[str, int]) -> list[tuple[Unit, int]]:
+    """Free places per unit, as (unit, places) in the activity's order: the page names the unit
+    (``name`` or ``name_en``), never its code."""
+    return [(u, free[u.code]) for u in units if u.code in free]
 
 
 @login_required
@@ -177,7 +193,7 @@ def book(request, portal, reference):
     except services.BookingError as exc:
         return _household_page(request, agent, hh, error=exc.message, status=400, day=session.date)
     messages.success(request, _("Booked: %(child)s, %(date)s.") % {
-        "child": child.first_name, "date": session.date.strftime("%d/%m/%Y")})
+        "child": child.first_name, "date": format_date_fr(session.date, weekday=True)})
     return redirect(reverse("bookings:agent-household", args=[portal, hh.reference]) + f"?date={session.date:%Y-%m-%d}#b{booking.pk}")
 
 
@@ -333,13 +349,16 @@ def waitlists(request, portal):
         .order_by("date", "site__name")[:200]
     )
     groups = []
+    units_of: dict[int, list[Unit]] = {}
     for s in sessions:
         entries = list(
             WaitlistEntry.objects.filter(
                 session=s, status__in=[WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]
             ).select_related("child", "household", "unit").order_by("requested_at", "pk")
         )
-        groups.append({"session": s, "entries": entries, "free": selectors.free_places(s)})
+        units = units_of.setdefault(s.activity_id, list(
+            Unit.objects.filter(activity_id=s.activity_id).order_by("position", "pk")))
+        groups.append({"session": s, "entries": entries, "free": _free_by_unit(units, selectors.free_places(s))})
     return render(request, "bookings/agent/waitlists.html", _ctx(agent, groups=groups))
 
 
