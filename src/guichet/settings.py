@@ -203,7 +203,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]  # the site-wide guichet/site.css
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Uploaded files (justifications) and kept PDFs are encrypted with the field key; never served from MEDIA_URL.
+    "default": {"BACKEND": "guichet.common.crypto.EncryptedFileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True

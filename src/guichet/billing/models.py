@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from guichet.bookings.models import Activity, Booking, Child, Household, Unit
 from guichet.catalog.models import Organisation
+from guichet.common.crypto import EncryptedIntegerField
 
 # --- tariffs (dated configuration, loaded from a YAML file per organisation) -----------------
 
@@ -165,8 +166,9 @@ class HouseholdQuotient(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="+")
     valid_from = models.DateField()
-    quotient = models.PositiveIntegerField()
-    resources_cents = models.PositiveIntegerField(null=True, blank=True)
+    # Income data, encrypted at rest (docs/adr/0011): only Python reads them, never SQL.
+    quotient = EncryptedIntegerField()
+    resources_cents = EncryptedIntegerField(null=True, blank=True)
     dependent_children = models.PositiveSmallIntegerField(null=True, blank=True)
     source = models.CharField(max_length=30, default="declared")
     recorded_at = models.DateTimeField()

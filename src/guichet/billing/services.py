@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from guichet.bookings.models import Activity, Child, Household
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
+from guichet.common.crypto import blind_index
 from guichet.journal.services import journal_append
 
 from . import engine, rules
@@ -153,7 +154,8 @@ def quotient_record(
         journal_append(
             actor=actor, operation="billing.quotient.record", objects=[row, household],
             details={"created": created, "valid_from": valid_from.isoformat()},
-            payload={"quotient": quotient, "resources_cents": resources_cents, "children": dependent_children},
+            # keyed digest: an unkeyed hash of a quotient (0-100,000) would be reversed by trying them all
+            payload={"values": blind_index("billing.quotient", f"{quotient}/{resources_cents}/{dependent_children}")},
             organisation_id=household.organisation_id, now=now,
         )
     return row

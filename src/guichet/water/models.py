@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from guichet.catalog.models import Organisation
+from guichet.common.crypto import EncryptedBinaryField, EncryptedTextField
 
 from .rules import mask_iban
 
@@ -25,8 +26,8 @@ class Creditor(models.Model):
     organisation = models.OneToOneField(Organisation, on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=70)
     creditor_id = models.CharField(max_length=35)  # ICS, validated with stdnum.eu.at_02
-    iban = models.CharField(max_length=34)
-    bic = models.CharField(max_length=11, blank=True)
+    iban = EncryptedTextField(max_length=34)  # encrypted at rest (docs/adr/0011)
+    bic = EncryptedTextField(max_length=11, blank=True)
     instalment_day = models.PositiveSmallIntegerField(default=10)
     instalment_count = models.PositiveSmallIntegerField(default=10)
 
@@ -307,7 +308,8 @@ class Instalment(models.Model):
 
 
 class Mandate(models.Model):
-    """A SEPA direct-debit mandate (RUM). The IBAN is personal data: shown masked, never logged."""
+    """A SEPA direct-debit mandate (RUM). The IBAN is personal data: shown masked, never logged,
+    encrypted at rest."""
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("Active")
@@ -317,8 +319,8 @@ class Mandate(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="mandates")
     reference = models.CharField(max_length=35)
     signed_on = models.DateField()
-    iban = models.CharField(max_length=34)
-    bic = models.CharField(max_length=11, blank=True)
+    iban = EncryptedTextField(max_length=34)  # encrypted at rest (docs/adr/0011)
+    bic = EncryptedTextField(max_length=11, blank=True)
     one_off = models.BooleanField(default=False)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     first_debit_on = models.DateField(null=True, blank=True)
@@ -350,7 +352,7 @@ class DebitRun(models.Model):
     message_id = models.CharField(max_length=35)
     count = models.PositiveIntegerField()
     control_sum = models.PositiveBigIntegerField()
-    xml = models.BinaryField()
+    xml = EncryptedBinaryField()  # debtors' names and IBANs: encrypted at rest
     anomalies = models.JSONField(default=list)
     created_at = models.DateTimeField()
 

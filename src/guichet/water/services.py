@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
+from guichet.common.crypto import blind_index
 from guichet.common.money import format_euros
 from guichet.journal.services import journal_append
 
@@ -358,7 +359,8 @@ def mandate_create(*, customer: Customer, reference: str, signed_on: dt.date, ib
                                              reference=reference, signed_on=signed_on, iban=iban_c, bic=bic_c,
                                              one_off=one_off)
             _journal(actor, "water.mandate_create", customer.organisation, [mandate, customer],
-                     {"one_off": one_off, "replaced": revoked}, {"iban": iban_c, "reference": reference}, now)
+                     {"one_off": one_off, "replaced": revoked},
+                     {"iban": blind_index("water.mandate.iban", iban_c), "reference": reference}, now)
     except IntegrityError:
         raise WaterError("reference", f"mandate reference {reference} is already used") from None
     return mandate
