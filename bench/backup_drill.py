@@ -79,20 +79,23 @@ def populate(url: str, *, households: int, children: int, per_child: int, journa
                      ORDER BY id LIMIT %(n)s) h""", {"n": children})
         conn.execute(
             """CREATE TEMP TABLE syn_session AS
-               SELECT s.id, s.organisation_id, (SELECT min(u.id) FROM bookings_unit u WHERE u.activity_id = s.activity_id) AS unit_id,
+               SELECT s.id, s.organisation_id, s.activity_id, s.date,
+                      (SELECT min(u.id) FROM bookings_unit u WHERE u.activity_id = s.activity_id) AS unit_id,
                       row_number() OVER (PARTITION BY s.organisation_id ORDER BY s.id) AS rn,
                       count(*) OVER (PARTITION BY s.organisation_id) AS n
                FROM bookings_session s""")
         conn.execute(
-            """INSERT INTO bookings_booking (organisation_id, household_id, child_id, session_id, unit_id, status,
-                                             booked_at, late, after_deadline, reason, channel, actor_ref)
-               SELECT c.organisation_id, c.household_id, c.id, s.id, s.unit_id, 'booked',
+            """INSERT INTO bookings_booking (organisation_id, household_id, child_id, session_id, activity_id, date,
+                                             unit_id, status, booked_at, late, after_deadline, reason, channel,
+                                             actor_ref)
+               SELECT c.organisation_id, c.household_id, c.id, s.id, s.activity_id, s.date, s.unit_id, 'booked',
                       timestamptz '2025-06-04 10:30:00+00' + (c.id %% 3600) * interval '1 second', false, false, '',
                       'portal', 'user:' || c.household_id
                FROM bookings_child c
                JOIN syn_session s ON s.organisation_id = c.organisation_id
                     AND ((s.rn + c.id) %% s.n) < %(k)s
-               WHERE c.first_name LIKE 'Enfant %%'""", {"k": per_child})
+               WHERE c.first_name LIKE 'Enfant %%'
+               ON CONFLICT DO NOTHING""", {"k": per_child})  # one place a day: a second centre is skipped
         conn.commit()
         timings["bookings"] = time.perf_counter() - t
         t = time.perf_counter()

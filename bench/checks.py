@@ -2,6 +2,8 @@
 
 - overbooked: parts whose active bookings (or ``booked`` counter) exceed the capacity;
 - ledger: ``SessionPart.booked`` must equal the number of active bookings using that part;
+- one place a day: no child has two active bookings for the same activity on the same day
+  (at two centres), read through the sessions, not the bookings' own copy of activity and date;
 - fairness: the baskets are replayed first come, first served in receipt order (``seq`` = pk)
   with the same capacities and modes; an *inversion* is a basket that got fewer places on a
   session than the replay entitles it to while a later basket got a place on that session;
@@ -23,6 +25,7 @@ class Invariants:
     waitlisted: int = 0
     overbooked: int = 0
     ledger_mismatches: int = 0
+    booked_twice_same_day: int = 0
     baskets: int = 0
     unanswered: int = 0
     duplicate_baskets: int = 0
@@ -35,7 +38,7 @@ class Invariants:
     @property
     def ok(self) -> bool:
         return not (self.overbooked or self.ledger_mismatches or self.unanswered or self.duplicate_baskets
-                    or self.inversions or self.answer_mismatches)
+                    or self.inversions or self.answer_mismatches or self.booked_twice_same_day)
 
     def lines(self) -> list[str]:
         return [
@@ -45,6 +48,7 @@ class Invariants:
             f"{self.duplicate_baskets} duplicates of a family's request)",
             f"overbooked sessions     {self.overbooked}",
             f"booked != ledger        {self.ledger_mismatches}",
+            f"child twice same day    {self.booked_twice_same_day}",
             f"fairness inversions     {self.inversions} (FCFS replay mismatches: {self.replay_mismatches})",
             f"answers != ledger       {self.answer_mismatches}",
             "refusal/waitlist codes  " + (", ".join(f"{k}: {v}" for k, v in sorted(self.refusal_codes.items()))
@@ -76,6 +80,10 @@ def check(organisation_id: int, told: dict[int, int] | None = None) -> Invariant
         if n != p.booked:
             inv.ledger_mismatches += 1
         capacity[p.session_id] = min(capacity.get(p.session_id, p.capacity), p.capacity)
+    inv.booked_twice_same_day = (
+        m.Booking.objects.filter(organisation_id=organisation_id, status=m.Booking.Status.BOOKED)
+        .values("child_id", "session__activity_id", "session__date").annotate(n=Count("id")).filter(n__gt=1).count()
+    )
     inv.waitlisted = m.WaitlistEntry.objects.filter(organisation_id=organisation_id).count()
 
     baskets = list(m.Basket.objects.filter(organisation_id=organisation_id).order_by("pk")

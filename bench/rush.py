@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             results["0 overbooked sessions (HTTP)"] = inv.overbooked == 0
             results["booked == ledger (HTTP)"] = inv.ledger_mismatches == 0
             results["0 fairness inversions (HTTP)"] = inv.inversions == 0
+            results["0 children booked twice the same day (HTTP)"] = inv.booked_twice_same_day == 0
             results["answers == ledger, 1 basket per family"] = (inv.answer_mismatches == 0
                                                                   and inv.duplicate_baskets == 0
                                                                   and inv.unanswered == 0)
@@ -299,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   machine                       {load.text()}")
             results["0 overbooked sessions (DB-only)"] = inv.overbooked == 0
             results["booked == ledger (DB-only)"] = inv.ledger_mismatches == 0
+            results["0 children booked twice the same day (DB-only)"] = inv.booked_twice_same_day == 0
             results["0 errors (DB-only)"] = not out.errors
 
             # The same, in two halves: every receipt first (threads), then one drain.

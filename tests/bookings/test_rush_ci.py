@@ -72,6 +72,7 @@ def test_rush_books_fairly_without_overbooking_nor_5xx(rush_server):
     assert inv.booked > 0, report
     assert inv.overbooked == 0, report
     assert inv.ledger_mismatches == 0, report
+    assert inv.booked_twice_same_day == 0, report
     assert inv.inversions == 0, report
     assert inv.unanswered == 0 and inv.duplicate_baskets == 0, report
     assert inv.answer_mismatches == 0, report

@@ -235,6 +235,17 @@ class Basket(models.Model):
 
 
 class Booking(models.Model):
+    """A child's place in a session. ``activity`` and ``date`` repeat the session's so that one
+    partial unique index keeps a child in one place at a time: at most one active booking per
+    child, activity and day across every site.
+
+    Two *different* activities on the same day are allowed on purpose: school catering and
+    after-school care, or Wednesday morning school + catering + the leisure centre's "meal +
+    afternoon", are the normal school day. The platform does not know the hours of each
+    activity's parts, so it cannot tell an overlap from a sequence. Two offers that run at the
+    same time of day (two leisure programmes on the same Wednesday, say) belong in ONE activity
+    with several units or sites: then the constraint keeps the child in one of them."""
+
     class Status(models.TextChoices):
         BOOKED = "booked", _("Booked")
         CANCELLED = "cancelled", _("Cancelled")
@@ -243,6 +254,10 @@ class Booking(models.Model):
     household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="bookings")
     child = models.ForeignKey(Child, on_delete=models.PROTECT, related_name="bookings")
     session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings")
+    # The session's activity and date, copied here so that the database can refuse a second
+    # active booking of the same child for the same activity on the same day at another site.
+    activity = models.ForeignKey(Activity, on_delete=models.PROTECT, related_name="+")
+    date = models.DateField()
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
     basket = models.ForeignKey(Basket, on_delete=models.SET_NULL, null=True, blank=True, related_name="bookings")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOOKED)
@@ -258,14 +273,26 @@ class Booking(models.Model):
     class Meta:
         ordering = ["session__date", "pk"]
         constraints = [
+            # A child is in one place at a time: at most one active booking per activity and day,
+            # whatever the site (it also covers "once per session": a session is an activity at a
+            # site on a day). Different activities on the same day are allowed (see the docstring).
             models.UniqueConstraint(
-                fields=["child", "session"], condition=Q(status="booked"), name="bookings_one_active_per_child_session"
+                fields=["child", "activity", "date"], condition=Q(status="booked"),
+                name="bookings_one_active_per_child_activity_day",
             ),
         ]
         indexes = [models.Index(fields=["session", "status"])]
 
     def __str__(self) -> str:
         return f"booking #{self.pk}"
+
+    def save(self, *args, **kwargs):
+        # The services set ``activity`` and ``date`` themselves (bulk inserts skip ``save``);
+        # this keeps any other writer (fixtures, factories) consistent with the session.
+        if self.session_id is not None and (self.activity_id is None or self.date is None):
+            session = self.session
+            self.activity_id, self.date = session.activity_id, session.date
+        super().save(*args, **kwargs)
 
 
 class WaitlistEntry(models.Model):

@@ -260,6 +260,25 @@ def _resolve_unit(session: Session, unit) -> Unit:
     return found
 
 
+def _booked_that_day(child_id: int, session: Session) -> int | None:
+    """The session of the child's active booking for ``session``'s activity on its day (at any
+    site), or None."""
+    return (
+        Booking.objects.filter(
+            child_id=child_id, activity_id=session.activity_id, date=session.date, status=Booking.Status.BOOKED
+        ).values_list("session_id", flat=True).first()
+    )
+
+
+def _already_booked(booked_session_id: int | None, session: Session, field: str = "session") -> BookingError:
+    """The refusal for a child already booked that day: at this session, or at another site."""
+    if booked_session_id is None or booked_session_id == session.pk:
+        return BookingError("already_booked", _("This child is already booked on this day."), field)
+    return BookingError(
+        "already_booked_elsewhere", _("This child is already booked at another centre on this day."), field
+    )
+
+
 def _check_common(*, household: Household, child: Child, session: Session) -> None:
     if child.household_id != household.pk:
         raise BookingError("not_your_child", _("This child is not part of your household."), "child")
@@ -267,8 +286,9 @@ def _check_common(*, household: Household, child: Child, session: Session) -> No
         raise BookingError("unknown_session", _("This day does not exist."), "session")
     if session.closed:
         raise BookingError("session_closed", _("The centre is closed on this day."), "session")
-    if Booking.objects.filter(child=child, session=session, status=Booking.Status.BOOKED).exists():
-        raise BookingError("already_booked", _("This child is already booked on this day."), "session")
+    booked = _booked_that_day(child.pk, session)
+    if booked is not None:
+        raise _already_booked(booked, session)
 
 
 def _actor_from(basket: Basket) -> Actor:
@@ -543,7 +563,9 @@ def _precheck(basket: Basket, line: _Line, seen: set) -> None:
         raise BookingError("unknown_session", _("This day does not exist."), "session")
     if (child.pk, session.pk) in seen:
         raise BookingError("duplicate", _("This day is asked twice for the same child."), "session")
-    seen.add((child.pk, session.pk))
+    if (child.pk, session.activity_id, session.date) in seen:
+        raise _duplicate_day()
+    seen.update([(child.pk, session.pk), (child.pk, session.activity_id, session.date)])
     unit = _resolve_unit(session, line.unit)
     _check_common(household=household, child=child, session=session)
     _check_window(session, household, now)
@@ -551,11 +573,18 @@ def _precheck(basket: Basket, line: _Line, seen: set) -> None:
     line.objs = {"child": child, "session": session, "unit": unit}
 
 
+def _duplicate_day() -> BookingError:
+    return BookingError(
+        "duplicate_day", _("This child is asked at two centres on the same day: choose one."), "session"
+    )
+
+
 def _book(basket: Basket, line: _Line) -> Booking:
     o = line.objs
     booking = Booking.objects.create(
         organisation_id=basket.organisation_id, household_id=basket.household_id, child=o["child"],
-        session=o["session"], unit=o["unit"], basket=basket, booked_at=basket.received_at,
+        session=o["session"], activity_id=o["session"].activity_id, date=o["session"].date, unit=o["unit"],
+        basket=basket, booked_at=basket.received_at,
         channel=basket.channel, actor_ref=basket.actor_ref,
     )
     # A child booked from the basket leaves the session's waiting list.
@@ -567,7 +596,13 @@ def _book(basket: Basket, line: _Line) -> Booking:
 
 
 def _full_message(line: _Line) -> str:
-    return _("No place left on this day.")
+    """A full day in "all or nothing" mode (in "partial" mode a full day is waitlisted)."""
+    return _("No place left on this day. You chose all or nothing: nothing was booked and nothing was put on "
+             "the waiting list.")
+
+
+def _incomplete_message() -> str:
+    return _("Not booked: another day of this request is full or refused (you chose all or nothing).")
 
 
 def _allocate(basket: Basket):
@@ -595,7 +630,7 @@ def _allocate(basket: Basket):
 
 
 def _allocate_all_or_nothing(basket, lines, ok, refs) -> None:
-    incomplete = _("Not booked: another day of this request could not be booked.")
+    incomplete = _incomplete_message()
     if len(ok) != len(lines):
         for line in ok:
             line.outcome, line.code, line.message = "refused", "basket_incomplete", incomplete
@@ -623,10 +658,15 @@ def _allocate_all_or_nothing(basket, lines, ok, refs) -> None:
             else:
                 line.code, line.message = "basket_incomplete", incomplete
         return
-    except IntegrityError:
+    except IntegrityError:  # a booking made meanwhile outside the queue (an agent, an offer)
         for line in ok:
             line.outcome, line.booking = "refused", None
-            line.code, line.message = "already_booked", _("This child is already booked on this day.")
+            booked = _booked_that_day(line.child, line.objs["session"])
+            if booked is None:
+                line.code, line.message = "basket_incomplete", incomplete
+            else:
+                error = _already_booked(booked, line.objs["session"])
+                line.code, line.message = error.code, error.message
         return
     refs.extend(bookings)
 
@@ -642,9 +682,10 @@ def _allocate_partial(basket, ok, refs) -> None:
                 refs.append(_book(basket, line))
         except _Full:
             _waitlist(basket, line, refs)
-        except IntegrityError:
+        except IntegrityError:  # a booking made meanwhile outside the queue (an agent, an offer)
+            error = _already_booked(_booked_that_day(line.child, o["session"]), o["session"])
             line.outcome, line.booking = "refused", None
-            line.code, line.message = "already_booked", _("This child is already booked on this day.")
+            line.code, line.message = error.code, error.message
 
 
 def _waitlist(basket: Basket, line: _Line, refs) -> None:
@@ -733,11 +774,14 @@ class _BatchState:
         self.window_of: dict[int, RegistrationWindow | None] = {}
         self.rules: dict[str, object] = {}
         self.limits: dict[int, dt.datetime | None] = {}
-        self.booked = set(
-            Booking.objects.filter(
-                session_id__in=list(self.sessions), child_id__in=child_ids, status=Booking.Status.BOOKED
-            ).values_list("child_id", "session_id")
-        )
+        # (child, activity, date) -> the session of the child's active booking that day (any site)
+        days = {s.date for s in self.sessions.values()}
+        self.booked_days: dict[tuple, int] = {
+            (child_id, activity_id, date): session_id
+            for child_id, activity_id, date, session_id in Booking.objects.filter(
+                child_id__in=child_ids, activity_id__in=activity_ids, date__in=days, status=Booking.Status.BOOKED
+            ).values_list("child_id", "activity_id", "date", "session_id")
+        }
         # (child, session) -> waiting/offered entry: [pk or WaitlistEntry, status, unit_id]
         self.active_entries: dict[tuple[int, int], list] = {}
         # session -> unit_id -> number of WAITING entries
@@ -790,17 +834,19 @@ class _BatchState:
         session = self.sessions.get(line.session)
         if session is None or session.organisation_id != household.organisation_id:
             raise BookingError("unknown_session", _("This day does not exist."), "session")
-        key = (line.child, session.pk)
+        key, day = (line.child, session.pk), (line.child, session.activity_id, session.date)
         if key in seen:
             raise BookingError("duplicate", _("This day is asked twice for the same child."), "session")
-        seen.add(key)
+        if day in seen:
+            raise _duplicate_day()
+        seen.update([key, day])
         unit = self.units.get((session.activity_id, line.unit))
         if unit is None or not set(_unit_parts(unit)) <= set(self.parts[session.pk]):
             raise BookingError("unit_not_offered", _("This choice is not offered for this day."), "unit")
         if session.closed:
             raise BookingError("session_closed", _("The centre is closed on this day."), "session")
-        if key in self.booked:
-            raise BookingError("already_booked", _("This child is already booked on this day."), "session")
+        if day in self.booked_days:
+            raise _already_booked(self.booked_days[day], session)
         window = self.window(session)
         _check_window(session, household, now, [window] if window is not None else [])
         if not self.before_deadline(session, now):
@@ -843,12 +889,12 @@ class _BatchState:
         session, unit = line.objs["session"], line.objs["unit"]
         booking = Booking(
             organisation_id=basket.organisation_id, household_id=basket.household_id, child_id=line.child,
-            session_id=session.pk, unit_id=unit.pk, basket_id=basket.pk, booked_at=basket.received_at,
+            session_id=session.pk, activity_id=session.activity_id, date=session.date, unit_id=unit.pk, basket_id=basket.pk, booked_at=basket.received_at,
             channel=basket.channel, actor_ref=basket.actor_ref,
         )
         self.new_bookings.append(booking)
         key = (line.child, session.pk)
-        self.booked.add(key)
+        self.booked_days[(line.child, session.activity_id, session.date)] = session.pk
         # A child booked from the basket leaves the session's waiting list.
         entry = self.active_entries.get(key)
         if entry is not None and entry[1] == _WAITING:
@@ -980,7 +1026,7 @@ def _save_answers(baskets: list[Basket]) -> None:
 
 def _batch_all_or_nothing(state: _BatchState, basket: Basket, lines, ok, refs) -> None:
     """``_allocate_all_or_nothing`` on the in-memory view."""
-    incomplete = _("Not booked: another day of this request could not be booked.")
+    incomplete = _incomplete_message()
     if len(ok) != len(lines):
         for line in ok:
             line.outcome, line.code, line.message = "refused", "basket_incomplete", incomplete
@@ -1062,11 +1108,11 @@ def booking_create_by_agent(
             with transaction.atomic():
                 booking = Booking.objects.create(
                     organisation_id=household.organisation_id, household=household, child=child, session=session,
-                    unit=unit, booked_at=now, after_deadline=after, reason=reason[:300], channel="agent",
+                    activity_id=session.activity_id, date=session.date, unit=unit, booked_at=now, after_deadline=after, reason=reason[:300], channel="agent",
                     actor_ref=actor.ref,
                 )
-        except IntegrityError:
-            raise BookingError("already_booked", _("This child is already booked on this day."), "session") from None
+        except IntegrityError:  # booked meanwhile (another agent, the queue, an offer)
+            raise _already_booked(_booked_that_day(child.pk, session), session) from None
         WaitlistEntry.objects.filter(child=child, session=session, status=WaitlistEntry.Status.WAITING).update(
             status=WaitlistEntry.Status.WITHDRAWN
         )
@@ -1201,15 +1247,30 @@ def waitlist_accept(*, entry: WaitlistEntry, actor: Actor, now: dt.datetime) -> 
             raise BookingError("not_offered", _("No place is offered to you for this day."), "entry")
         if entry.offer_expires_at and now > entry.offer_expires_at:
             raise BookingError("offer_expired", _("This offer has expired."), "entry")
-        try:
-            with transaction.atomic():
-                booking = Booking.objects.create(
-                    organisation_id=entry.organisation_id, household_id=entry.household_id, child_id=entry.child_id,
-                    session=entry.session, unit=entry.unit, basket_id=entry.basket_id, booked_at=now,
-                    channel="waitlist", actor_ref=actor.ref,
+        session = entry.session
+        booked = _booked_that_day(entry.child_id, session)
+        if booked is None:
+            try:
+                with transaction.atomic():
+                    booking = Booking.objects.create(
+                        organisation_id=entry.organisation_id, household_id=entry.household_id,
+                        child_id=entry.child_id, session=session, activity_id=session.activity_id, date=session.date,
+                        unit=entry.unit, basket_id=entry.basket_id, booked_at=now, channel="waitlist",
+                        actor_ref=actor.ref,
+                    )
+            except IntegrityError:  # booked meanwhile (an agent, the queue)
+                booked = _booked_that_day(entry.child_id, session) or session.pk
+        if booked is not None:
+            # The offer stays open (the place stays held until it expires or is declined): the
+            # family may cancel the other booking, then accept this place, or decline it.
+            if booked != session.pk:
+                raise BookingError(
+                    "already_booked_elsewhere",
+                    _("This child is already booked at another centre on this day: cancel that booking "
+                      "first to take this place, or decline it."),
+                    "entry",
                 )
-        except IntegrityError:
-            raise BookingError("already_booked", _("This child is already booked on this day."), "entry") from None
+            raise _already_booked(booked, session, "entry")
         entry.status = WaitlistEntry.Status.ACCEPTED
         entry.save(update_fields=["status"])
         journal_append(
