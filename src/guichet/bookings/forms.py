@@ -65,16 +65,24 @@ def new_key() -> str:
 
 
 class BasketModeForm(forms.Form):
-    """The choices around a basket; its items come from the calendar's selects."""
+    """The choices around a basket; its items come from the calendar's selects.
+
+    The family chooses the mode itself: nothing is preselected (a preselected "all or nothing"
+    kept parents off the waiting list they thought they had asked for), and each choice says
+    what happens to a full day. "All or nothing" never puts anyone on a waiting list: a waiting
+    list is per day, and holding a whole week for a family until its last full day frees up
+    would keep places from other families (docs/guide-parents.md, "Si un jour est complet")."""
 
     mode = forms.ChoiceField(
-        label=_("If some days are full"),
+        label=_("If a day you chose is full"),
         choices=[
-            (Basket.Mode.ALL_OR_NOTHING, _("Book nothing unless everything is available")),
-            (Basket.Mode.PARTIAL, _("Book what is available, put the rest on the waiting list")),
+            (Basket.Mode.PARTIAL, _("Book the days that are available and put the full days on the waiting list")),
+            (Basket.Mode.ALL_OR_NOTHING,
+             _("Book only if every day is available: if one day is full, nothing is booked and nothing is put "
+               "on the waiting list")),
         ],
-        initial=Basket.Mode.PARTIAL,
         widget=forms.RadioSelect,
+        error_messages={"required": _("Choose what to do if some days are full.")},
     )
     idempotency_key = forms.CharField(max_length=100, widget=forms.HiddenInput)
 

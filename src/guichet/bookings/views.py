@@ -190,7 +190,7 @@ def calendar(request, portal):
         household=family.household, children=children, date_from=first, date_to=last, now=now, kind=kind,
         gated=True,
     )
-    form = BasketModeForm(initial={"idempotency_key": new_key(), "mode": Basket.Mode.PARTIAL})
+    form = BasketModeForm(initial={"idempotency_key": new_key()})  # the family chooses the mode
     return render(request, "bookings/calendar.html", _ctx(family, cal=data, form=form, only=only))
 
 
@@ -356,6 +356,13 @@ def waitlist_answer(request, portal, pk, answer):
     family = _family(request, portal)
     entry = get_object_or_404(WaitlistEntry, pk=pk, household=family.household)
     now = timezone.now()
+    if answer == "accepter":
+        closed = gates.waitlist_accept_gate(entry=entry, now=now)
+        if closed.closed:  # booking suspended on the status board: accepting is booking; nothing changes
+            back = reverse("bookings:home", args=[portal])
+            return intake.busy_logged(
+                render(request, "recovery/closed_family.html", _ctx(family, gate=closed, back=back), status=503),
+                what="family portal: waiting-list acceptance suspended on the status board")
     try:
         if answer == "accepter":
             services.waitlist_accept(entry=entry, actor=_actor(request), now=now)

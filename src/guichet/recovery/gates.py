@@ -252,6 +252,18 @@ def basket_gate(*, household, items: list[dict], now: dt.datetime, idempotency_k
     return closed[0] if closed else None
 
 
+def waitlist_accept_gate(*, entry, now: dt.datetime) -> Gate:
+    """Accepting an offered place online books it: the booking gate of the entry's activity.
+    Declining stays open (it books nothing and gives the place back). No query when no booking
+    gate is configured (cached)."""
+    from guichet.bookings.models import Activity
+
+    if not configured_gates(entry.organisation_id, Function.BOOKING):
+        return Gate(Function.BOOKING)
+    activity = Activity.objects.filter(sessions__waitlist=entry).first() if entry.pk else None
+    return gate(organisation_id=entry.organisation_id, function=Function.BOOKING, activity=activity, now=now)
+
+
 def cancellation_gate(*, booking, now: dt.datetime) -> Gate:
     """The cancellation gate of a booking's activity."""
     from guichet.bookings.models import Activity
