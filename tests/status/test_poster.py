@@ -248,11 +248,37 @@ def test_demo_seeds_print_cleanly(db, tmp_path, seed, facts):
     path = next(p for p in seed_paths() if p.name == seed)
     cs = import_notice(path.read_text(encoding="utf-8"), path.name, actor=Actor.cli())
     pdf = render_poster(portal=cs.portal, now=NOW, language="fr")
-    assert 1 <= _pages(pdf) <= 3
+    # A typical town's notice fits one A4 page (Saint-Nazaire's took three before it was
+    # summarised): what is disrupted, what to do instead, the phones; the QR code for the rest.
+    assert _pages(pdf) == 1
     text = _text(pdf, tmp_path)
     for fact in facts:
         assert fact in text, fact
     assert fr("Suspended") in text and fr("Disrupted") in text
+    assert fr("Instead:").upper().rstrip(": \xa0") in text.upper()
+
+
+def test_rows_saying_the_same_are_printed_once_naming_each_procedure():
+    from guichet.status.poster import PosterRow, merge_rows
+
+    def row(procedure, channel="", instead="Acomptes à l'Espace famille."):
+        return PosterRow(procedure, channel, "suspended", "Suspendu", "", instead)
+
+    rows = merge_rows([row("Loisirs"), row("Restauration"), row("Questions", "Téléphone"),
+                       row("Questions", "Courriel"), row("Crèches", instead="Autre chose.")])
+    assert len(rows) == 2
+    assert rows[0].names == [{"procedure": "Loisirs", "channels": ""}, {"procedure": "Restauration", "channels": ""},
+                             {"procedure": "Questions", "channels": "Téléphone, Courriel"}]
+    assert rows[1].names == [{"procedure": "Crèches", "channels": ""}]
+
+
+def test_first_sentence_keeps_short_texts_and_abbreviations_whole():
+    from guichet.status.poster import first_sentence
+
+    long = "Vous pouvez régler des acomptes à l'Espace famille. Les factures viendront plus tard."
+    assert first_sentence(long) == "Vous pouvez régler des acomptes à l'Espace famille."
+    assert first_sentence("Appelez le standard. Merci.") == "Appelez le standard. Merci."
+    assert first_sentence("Tél. 02 40 00 00 00 du lundi au vendredi.") == "Tél. 02 40 00 00 00 du lundi au vendredi."
 
 
 def fr(text: str) -> str:

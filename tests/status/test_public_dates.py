@@ -17,6 +17,6 @@ def test_a_date_given_without_time_is_shown_without_a_made_up_midnight():
 
 def test_a_real_time_is_shown_in_paris_time():
     with translation.override("fr"):
-        assert format_datetime(dt.datetime(2024, 5, 21, 15, 0, tzinfo=dt.UTC)) == "21 mai 2024 à 17:00"
+        assert format_datetime(dt.datetime(2024, 5, 21, 15, 0, tzinfo=dt.UTC)) == "21 mai 2024 à 17 h"
     with translation.override("en"):
         assert format_datetime(dt.datetime(2024, 5, 21, 15, 0, tzinfo=dt.UTC)) == "21 May 2024, 17:00"

@@ -110,7 +110,7 @@ def test_unlisted_services_work_normally_and_the_rule_is_stated(client, notice, 
     assert fr(State.NORMAL.label) in other
     assert "Si un service ne figure pas dans cette page, c’est qu’il fonctionne normalement." in other
     assert "Ville de Saint-Nazaire" in other and "Saint-Nazaire agglomération" in other
-    assert "22 mai 2024 à 10:00" in other  # last checked: publishing counts as a check
+    assert "22 mai 2024 à 10 h" in other  # last checked: publishing counts as a check
     assert "Médiathèque" not in section(r, "services")
 
 
@@ -237,4 +237,4 @@ def test_front_page_lists_the_towns(client, notice):
 def test_times_are_shown_in_paris_time_whatever_the_server_zone(client, notice, settings, at):
     settings.TIME_ZONE = "America/New_York"
     at(2024, 5, 22, 10, 0)
-    assert "21 mai 2024 à 17:00" in section(client.get(PAGE), "timeline")
+    assert "21 mai 2024 à 17 h" in section(client.get(PAGE), "timeline")

@@ -117,7 +117,7 @@ SAINT_NAZAIRE = {
     "services": {"accueils": "normal", "eau": "degraded", "standard-agglo": "degraded", "ccas": "degraded",
                  "etat-civil": "degraded", "enfance-facturation": "degraded", "clic": "normal"},
     "dates": {"started": dt.date(2024, 3, 1), "updates": [dt.date(2024, 5, 21)]},
-    "page_dates": ["1 mars 2024", "21 mai 2024"],
+    "page_dates": ["1er mars 2024", "21 mai 2024"],
     "advisories": {"matinee-speciale-annulee": "event_change"},
     "english": ["Cyberattack in Saint-Nazaire", "No billing possible", "Every front desk remains open",
                 "Number back in service, without direct transfer"],
@@ -198,7 +198,7 @@ MAISONS_ALFORT = {
                  "enfance-education": "degraded", "petite-enfance": "degraded"},
     "dates": {"started": dt.date(2022, 9, 24), "updates": [dt.date(2022, 12, 5)]},
     # dates as the French page writes them (the JSON has them as ISO dates, checked apart)
-    "page_dates": ["24 septembre 2022", "5 décembre 2022", "30 novembre 2022", "1 décembre 2022"],
+    "page_dates": ["24 septembre 2022", "5 décembre 2022", "30 novembre 2022", "1er décembre 2022"],
     "since": {("enfance-education", "reservation-mercredis"): "2022-11-30",
               ("petite-enfance", "facturation-mensuelle"): "2022-12-01"},
     "targets": {("enfance-education", "factures-septembre-octobre"): ("2022-12-01", "2022-12-31"),

@@ -559,6 +559,28 @@ def load_notice(text: str, source: str = "notice") -> tuple[str, list[dict]]:
     return notice.portal, notice.operations
 
 
+def notice_date(operations: list[dict], now: dt.datetime | None = None) -> dt.datetime | None:
+    """When a notice's information was given: its latest incident update that is not in the future.
+
+    The public pages say "updated on" that date for what the notice changes, not the time of the
+    import (which they show only as "last checked"). None when the notice has no dated update.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    dates = []
+    for op in operations:
+        if op.get("op") == "update.post" and op.get("published_at"):
+            value = op["published_at"]
+            try:
+                value = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+            except ValueError:  # reported by the validation that follows
+                continue
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=PARIS)
+            if value <= now:
+                dates.append(value)
+    return max(dates) if dates else None
+
+
 def import_notice(text: str, source: str, *, actor: Actor | None = None, now: dt.datetime | None = None):
     """Load and publish a notice in one transaction; return the published ``ChangeSet``.
 
@@ -570,7 +592,7 @@ def import_notice(text: str, source: str, *, actor: Actor | None = None, now: dt
     notice = parse_notice(text, source)
     try:
         return publish_now(portal_slug=notice.portal, operations=notice.operations, actor=actor or Actor.cli(),
-                           title=f"Import {source}"[:200], now=now)
+                           title=f"Import {source}"[:200], now=now, as_of=notice_date(notice.operations, now))
     except OperationsInvalid as e:
         raise NoticeError(notice.locate(e.errors)) from None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -16,11 +17,12 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from guichet.catalog.models import Portal
+from guichet.common.frdates import format_date_fr
 from guichet.common.i18n import pick
 
 from .models import CHANNEL_CHOICES, State
@@ -38,6 +40,39 @@ class PosterRow:
     state_label: str
     explanation: str
     instead: str
+    # Other procedures (or channels) in the same state with the same words, printed together.
+    others: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[dict]:
+        """``[{"procedure": ..., "channels": "phone, post"}]``: one entry per procedure."""
+        out: list[dict] = []
+        for procedure, channel in [(self.procedure, self.channel), *self.others]:
+            if out and out[-1]["procedure"] == procedure:
+                out[-1]["channels"] = ", ".join(c for c in (out[-1]["channels"], channel) if c)
+            else:
+                out.append({"procedure": procedure, "channels": channel})
+        return out
+
+
+def merge_rows(rows: list[PosterRow]) -> list[PosterRow]:
+    """Rows that say the same (state, explanation, what to do instead) become one row naming
+    each procedure: nothing is lost, and four "pay a deposit at the family office" become one."""
+    merged: dict[tuple[str, str, str], PosterRow] = {}
+    for row in rows:
+        key = (row.state, row.explanation, row.instead)
+        if key in merged:
+            merged[key].others.append((row.procedure, row.channel))
+        else:
+            merged[key] = row
+    return list(merged.values())
+
+
+@dataclass
+class PosterContact:
+    contact: object  # a catalog ContactPoint
+    hours: list[str]
+    note: bool  # print the contact's note
 
 
 @dataclass
@@ -48,7 +83,7 @@ class PosterService:
     headline: str
     rows: list[PosterRow]  # what is disrupted or suspended, and what to do instead
     target: str
-    contacts: list[ContactView] = field(default_factory=list)
+    contacts: list[PosterContact] = field(default_factory=list)
     working: list[PosterRow] = field(default_factory=list)  # what works normally, set as one paragraph
 
 
@@ -57,7 +92,7 @@ def _tr(obj, name: str) -> str:
 
 
 def _date(value: dt.date) -> str:
-    return formats.date_format(value, "DATE_FORMAT")
+    return format_date_fr(value)
 
 
 def target_text(target) -> str:
@@ -76,7 +111,30 @@ def target_text(target) -> str:
     return _("No date yet")
 
 
-def _service_view(ss: ServiceStatus) -> PosterService:
+DETAILS = ("full", "brief", "summary")
+"""How much of each service the poster prints, from everything to what fits a door:
+
+* ``full``: every row with its explanation and what to do instead, every contact with its hours;
+* ``brief``: services that work normally join the "working normally" line; explanations and
+  instructions keep their first sentence; procedures that work are named without comment;
+  a contact keeps its first opening line;
+* ``summary``: only what is disrupted and what to do instead (first sentence), and at most two
+  contacts per service, without hours. The QR code leads to the rest.
+"""
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a text ("Appelez le 02 40 00 00 00. Les courriers..." -> the call),
+    kept whole when it is short or when cutting would leave an abbreviation ("Tél.")."""
+    match = re.search(r"[.!?…](?=\s+[A-ZÀ-ÖØ-Ý«\"])", text)
+    if match is None or match.end() < 25:
+        return text
+    return text[: match.end()]
+
+
+def _service_view(ss: ServiceStatus, detail: str = "full") -> PosterService:
+    brief = detail != "full"
+    short = first_sentence if brief else (lambda text: text)
     rows: list[PosterRow] = []
     working: list[PosterRow] = []
     contacts: dict[int, ContactView] = {}
@@ -88,9 +146,11 @@ def _service_view(ss: ServiceStatus) -> PosterService:
                 channel=_tr(av, "channel_label") or ("" if av.channel == "any" else str(CHANNEL_LABELS.get(av.channel, ""))),
                 state=r.state,
                 state_label=str(State(r.state).label),
-                explanation=_tr(av, "explanation"),
-                instead=_tr(av, "instead"),
+                explanation="" if detail == "summary" else short(_tr(av, "explanation")),
+                instead=short(_tr(av, "instead")),
             )
+            if brief and row.state == "normal":
+                row.explanation = row.instead = ""
             (working if row.state == "normal" and not row.instead else rows).append(row)
             for cv in r.contacts:
                 contacts.setdefault(cv.contact.pk, cv)
@@ -103,11 +163,20 @@ def _service_view(ss: ServiceStatus) -> PosterService:
         state=ss.state,
         state_label=str(State(ss.state).label),
         headline=next((_tr(a, "headline") for a in ss.affected if a.headline), ""),
-        rows=rows,
-        working=working,
+        rows=merge_rows(rows),
+        working=[] if detail == "summary" else working,
         target=target_text(target.current) if target else "",
-        contacts=sorted(contacts.values(), key=lambda cv: (cv.contact.kind != "phone", cv.contact.position)),
+        contacts=_poster_contacts(contacts.values(), detail),
     )
+
+
+def _poster_contacts(contacts, detail: str) -> list[PosterContact]:
+    ordered = sorted(contacts, key=lambda cv: (cv.contact.kind != "phone", cv.contact.position))
+    if detail == "summary":
+        return [PosterContact(cv.contact, [], False) for cv in ordered[:2]]
+    if detail == "brief":
+        return [PosterContact(cv.contact, cv.hours[:1], False) for cv in ordered]
+    return [PosterContact(cv.contact, list(cv.hours), True) for cv in ordered]
 
 
 def _weight(s: PosterService) -> float:
@@ -148,19 +217,32 @@ def _css_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ").replace("\n", " ")
 
 
-def poster_context(state: PageState) -> dict:
+def _working_name(ss: ServiceStatus) -> str:
+    """"CLIC Pilot'âge (Tél. 06 49 61 18 03)": a service that works, and its first phone."""
+    name = _tr(ss.service, "name")
+    phone = next((c.contact for c in _service_view(ss, "summary").contacts if c.contact.kind == "phone"), None)
+    return f"{name} ({_('Tel.')} {phone.value})" if phone else name
+
+
+def poster_context(state: PageState, detail: str = "full") -> dict:
     portal = state.portal
-    services = [_service_view(ss) for ss in state.listed]
-    stamps = [t for t in (state.updated_at, portal.last_checked_at) if t]
+    listed = list(state.listed)
+    unlisted = [_tr(ss.service, "name") for ss in state.unlisted]
+    if detail == "summary":
+        # A listed service that works normally is named with the others that do, with its phone.
+        unlisted = [_working_name(ss) for ss in listed if ss.state == "normal"] + unlisted
+        listed = [ss for ss in listed if ss.state != "normal"]
+    services = [_service_view(ss, detail) for ss in listed]
     url = public_url(portal)
     return {
         "portal": portal,
         "portal_name": _tr(portal, "name"),
         "incidents": [iv.incident for iv in state.incidents],
         "services": services,
-        "unlisted": [_tr(ss.service, "name") for ss in state.unlisted],
+        "unlisted": unlisted,
         "advisories": state.advisories,
-        "updated_at": max(stamps) if stamps else None,
+        # When the information was given (not when it was last imported or checked).
+        "updated_at": state.updated_at or portal.last_checked_at,
         "not_listed": _tr(portal, "not_listed_statement"),
         "url": url,
         "url_css": _css_string(url),
@@ -186,28 +268,34 @@ def _layout(html: str):
 
 
 def render_poster(*, portal: Portal, now: dt.datetime, language: str) -> bytes:
-    """The poster as PDF bytes: A4, in the largest type that fits one page. When even the
-    densest setting overflows, two newspaper columns flow onto the next pages (a row of a
-    service is never split, nor a service's title from its first row).
+    """The poster as PDF bytes: one A4 page, with as much detail and type as large as fit.
+
+    The most detailed level (see ``DETAILS``) that fits one page at the densest type wins, then
+    the type grows while it still fits. When even the shortest summary overflows (dozens of
+    disrupted services), two newspaper columns flow onto the next pages (a row of a service is
+    never split, nor a service's title from its first row).
     """
     with translation.override(language), timezone.override(PARIS):
         state = page_state(portal, now)
-        context = {**poster_context(state), "language": language}
 
-        def layout(**extra):
-            return _layout(render_to_string("status/poster.html", {**context, **extra}))
+        def layout(detail: str, **extra):
+            context = {**poster_context(state, detail), "language": language, **extra}
+            return _layout(render_to_string("status/poster.html", context))
 
-        # From the densest setting up: stop at the first that no longer fits on one page.
-        best = None
-        for density in reversed(DENSITIES):
-            doc = layout(density=density)
-            if len(doc.pages) > 1:
-                break
-            best = doc
-        if best is None:  # newspaper columns: one dense page if they fit, else several pages
-            best = layout(density="dense", columns=None, flow=True)
-            if len(best.pages) > 1:
-                best = layout(density="compact", columns=None, flow=True)
+        for detail in DETAILS:
+            # From the densest setting up: stop at the first that no longer fits on one page.
+            best = None
+            for density in reversed(DENSITIES):
+                doc = layout(detail, density=density)
+                if len(doc.pages) > 1:
+                    break
+                best = doc
+            if best is not None:
+                return best.write_pdf()
+        # Newspaper columns: one dense page if they fit, else several pages.
+        best = layout("full", density="dense", columns=None, flow=True)
+        if len(best.pages) > 1:
+            best = layout("full", density="compact", columns=None, flow=True)
         return best.write_pdf()
 
 

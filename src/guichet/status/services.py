@@ -53,8 +53,11 @@ class PermissionDenied(StatusError):
 class _Refs:
     """Looks up slugs within one portal; sees rows created earlier in the same changeset."""
 
-    def __init__(self, portal: Portal):
+    def __init__(self, portal: Portal, as_of: dt.datetime | None = None):
         self.portal = portal
+        # When the information was given: what the public pages show as "updated on". It is the
+        # time of the change, except for an imported notice, which carries its own date.
+        self.as_of = as_of
 
     def organisation(self, slug: str, path: str) -> Organisation:
         org = Organisation.objects.filter(portal=self.portal, slug=slug).first()
@@ -177,13 +180,13 @@ def _op_incident_set(refs: _Refs, op: dict, actor: Actor, now, path: str) -> Any
     }
     existing = Incident.objects.filter(organisation=org, slug=op["slug"]).first()
     if existing is None:
-        values["updated_at"] = now
+        values["updated_at"] = refs.as_of or now
     incident, changed = upsert_row(
         Incident, actor=actor, operation="status.incident.set", keys={"organisation": org, "slug": op["slug"]},
         values=values, organisation_id=org.pk, now=now,
     )
     if changed:
-        _touch(incident, now)
+        _touch(incident, refs.as_of or now)
     return incident
 
 
@@ -197,7 +200,7 @@ def _op_incident_close(refs: _Refs, op: dict, actor: Actor, now, path: str) -> A
         values={"ended_at": ended}, organisation_id=incident.organisation_id, now=now,
     )
     if changed:
-        _touch(incident, now)
+        _touch(incident, refs.as_of or now)
     return incident
 
 
@@ -210,7 +213,7 @@ def _op_update_post(refs: _Refs, op: dict, actor: Actor, now, path: str) -> Any:
         organisation_id=incident.organisation_id, now=now,
     )
     if changed:
-        _touch(incident, now)
+        _touch(incident, refs.as_of or now)
     return row
 
 
@@ -219,7 +222,7 @@ def _affected(refs: _Refs, incident: Incident, service: Service, actor: Actor, n
     existing = AffectedService.objects.filter(**keys).first()
     if existing is not None and values is None:
         return existing, False
-    base = {"organisation": service.organisation, "updated_at": existing.updated_at if existing else now}
+    base = {"organisation": service.organisation, "updated_at": existing.updated_at if existing else refs.as_of or now}
     if values is None:
         values = {"position": AffectedService.objects.filter(incident=incident).count()}
     row, changed = upsert_row(
@@ -227,7 +230,7 @@ def _affected(refs: _Refs, incident: Incident, service: Service, actor: Actor, n
         values={**base, **values}, organisation_id=service.organisation_id, now=now,
     )
     if changed:
-        AffectedService.objects.filter(pk=row.pk).update(updated_at=now)
+        AffectedService.objects.filter(pk=row.pk).update(updated_at=refs.as_of or now)
     return row, changed
 
 
@@ -239,7 +242,7 @@ def _op_affected_set(refs: _Refs, op: dict, actor: Actor, now, path: str) -> Any
         values["position"] = op["position"]
     row, changed = _affected(refs, incident, service, actor, now, values)
     if changed:
-        _touch(incident, now)
+        _touch(incident, refs.as_of or now)
     return row
 
 
@@ -253,7 +256,7 @@ def _op_affected_remove(refs: _Refs, op: dict, actor: Actor, now, path: str) -> 
     if n or deleted:
         journal_append(actor=actor, operation="status.affected.remove", objects=[incident, service],
                        payload=op, details={"availabilities_removed": n}, organisation_id=service.organisation_id, now=now)
-        _touch(incident, now)
+        _touch(incident, refs.as_of or now)
     return None
 
 
@@ -269,7 +272,7 @@ def _op_availability_set(refs: _Refs, op: dict, actor: Actor, now, path: str) ->
         "organisation": procedure.organisation, "state": op["state"],
         **_texts(op, "channel_label", "explanation", "instead"),
         "since": _d(op.get("since")), "position": op.get("position", 0),
-        "updated_at": existing.updated_at if existing else now,
+        "updated_at": existing.updated_at if existing else refs.as_of or now,
     }
     row, changed = upsert_row(
         Availability, actor=actor, operation="status.availability.set", keys=keys, values=values,
@@ -283,9 +286,9 @@ def _op_availability_set(refs: _Refs, op: dict, actor: Actor, now, path: str) ->
         journal_append(actor=actor, operation="status.availability.contacts", objects=[row],
                        payload=sorted(after), organisation_id=procedure.organisation_id, now=now)
     if changed:
-        Availability.objects.filter(pk=row.pk).update(updated_at=now)
-        AffectedService.objects.filter(incident=incident, service=service).update(updated_at=now)
-        _touch(incident, now)
+        Availability.objects.filter(pk=row.pk).update(updated_at=refs.as_of or now)
+        AffectedService.objects.filter(incident=incident, service=service).update(updated_at=refs.as_of or now)
+        _touch(incident, refs.as_of or now)
     return row
 
 
@@ -299,8 +302,8 @@ def _op_availability_remove(refs: _Refs, op: dict, actor: Actor, now, path: str)
     if deleted:
         journal_append(actor=actor, operation="status.availability.remove", objects=[incident, procedure],
                        payload=op, organisation_id=procedure.organisation_id, now=now)
-        AffectedService.objects.filter(incident=incident, service=service).update(updated_at=now)
-        _touch(incident, now)
+        AffectedService.objects.filter(incident=incident, service=service).update(updated_at=refs.as_of or now)
+        _touch(incident, refs.as_of or now)
     return None
 
 
@@ -320,13 +323,13 @@ def _op_target_set(refs: _Refs, op: dict, actor: Actor, now, path: str) -> Any:
     if current is not None and all(getattr(current, k) == v for k, v in values.items()):
         return current
     row = RestorationTarget(organisation=service.organisation, incident=incident, service=service,
-                            procedure=procedure, recorded_at=now, **values)
+                            procedure=procedure, recorded_at=refs.as_of or now, **values)
     row.full_clean(validate_constraints=False)
     row.save()
     journal_append(actor=actor, operation="status.target.set", objects=[row], payload=op,
                    details={"revision": current is not None}, organisation_id=service.organisation_id, now=now)
-    AffectedService.objects.filter(incident=incident, service=service).update(updated_at=now)
-    _touch(incident, now)
+    AffectedService.objects.filter(incident=incident, service=service).update(updated_at=refs.as_of or now)
+    _touch(incident, refs.as_of or now)
     return row
 
 
@@ -364,12 +367,18 @@ HANDLERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def apply_operations(*, portal: Portal, operations: list[dict], actor: Actor, now: dt.datetime) -> Portal:
-    """Validate and apply operations in one transaction: all of them, or none (``OperationsInvalid``)."""
+def apply_operations(
+    *, portal: Portal, operations: list[dict], actor: Actor, now: dt.datetime, as_of: dt.datetime | None = None
+) -> Portal:
+    """Validate and apply operations in one transaction: all of them, or none (``OperationsInvalid``).
+
+    ``as_of`` is when the information was given (an imported notice's own date), stamped on what
+    changes as "updated on"; by default, ``now``. The journal and "last checked" keep ``now``.
+    """
     cleaned, errors = validate_operations(operations)
     if errors:
         raise OperationsInvalid(errors)
-    refs = _Refs(portal)
+    refs = _Refs(portal, as_of=min(as_of, now) if as_of else None)
     try:
         with transaction.atomic():
             for i, op in enumerate(cleaned):
@@ -551,11 +560,13 @@ def _notify(changeset_id: int) -> None:
 
 
 def publish_now(
-    *, portal_slug: str, operations: list[dict], actor: Actor, title: str, now: dt.datetime | None = None
+    *, portal_slug: str, operations: list[dict], actor: Actor, title: str, now: dt.datetime | None = None,
+    as_of: dt.datetime | None = None,
 ) -> ChangeSet:
     """Create (the portal too, if new) and publish in one transaction, bypassing approval.
 
     For the operator's command-line import: a file that fails validation changes nothing.
+    ``as_of``: see ``apply_operations``.
     """
     now = now or timezone.now()
     cleaned, errors = validate_operations(operations)
@@ -565,7 +576,7 @@ def publish_now(
         portal = Portal.objects.filter(slug=portal_slug).first()
         if portal is None:
             portal = catalog.portal_upsert(actor=actor, slug=portal_slug, name=portal_slug)
-        portal = apply_operations(portal=portal, operations=cleaned, actor=actor, now=now)
+        portal = apply_operations(portal=portal, operations=cleaned, actor=actor, now=now, as_of=as_of)
         cs = ChangeSet.objects.create(
             portal=portal, author=None, author_ref=actor.ref, title=title[:200], operations=cleaned,
             created_at=now, status=ChangeSet.Status.PUBLISHED, published_at=now,

@@ -7,12 +7,12 @@ import re
 from zoneinfo import ZoneInfo
 
 from django import template
-from django.utils import dateformat, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from guichet.catalog.hours import format_time, parse_schedule
+from guichet.catalog.hours import parse_schedule
 from guichet.catalog.models import Channel
+from guichet.common.frdates import format_date_fr, format_datetime_fr, format_time_fr
 from guichet.common.i18n import pick
 
 from ..models import ANY_CHANNEL, State
@@ -23,10 +23,6 @@ PARIS = ZoneInfo("Europe/Paris")
 STATE_CLASS = {"normal": "normal", "degraded": "degraded", "suspended": "suspended"}
 
 
-def _english() -> bool:
-    return (translation.get_language() or "fr").startswith("en")
-
-
 def _paris(value):
     if isinstance(value, dt.datetime):
         return value.astimezone(PARIS) if value.tzinfo else value
@@ -34,7 +30,7 @@ def _paris(value):
 
 
 def format_datetime(value) -> str:
-    """"5 décembre 2022 à 14:30" / "5 December 2022, 14:30", in Paris time."""
+    """"5 décembre 2022 à 14 h 30" / "5 December 2022, 14:30", in Paris time."""
     if not value:
         return ""
     value = _paris(value)
@@ -42,15 +38,16 @@ def format_datetime(value) -> str:
         return format_date(value)
     if (value.hour, value.minute, value.second) == (0, 0, 0):
         # A notice that gives only a date ("mis à jour le 05/12/2022") is stored at midnight,
-        # Paris time: show the date alone rather than a made-up "à 00:00".
+        # Paris time: show the date alone rather than a made-up "à 0 h".
         return format_date(value)
-    return dateformat.format(value, "j F Y, H:i" if _english() else r"j F Y \à H:i")
+    return format_datetime_fr(value)
 
 
 def format_date(value) -> str:
+    """"1er mars 2026" / "1 March 2026", in Paris time (one format: common.frdates)."""
     if not value:
         return ""
-    return dateformat.format(_paris(value), "j F Y")
+    return format_date_fr(value)
 
 
 @register.filter
@@ -104,12 +101,12 @@ def tel_href(number: str) -> str:
 
 def _when_relative(moment: dt.datetime, now: dt.datetime) -> str:
     moment, today = moment.astimezone(PARIS), now.astimezone(PARIS).date()
-    time = format_time(moment.hour * 60 + moment.minute)
+    time = format_time_fr(moment)
     if moment.date() == today:
         return _("today at %(time)s") % {"time": time}
     if moment.date() == today + dt.timedelta(days=1):
         return _("tomorrow at %(time)s") % {"time": time}
-    return _("%(day)s at %(time)s") % {"day": dateformat.format(moment, "l j F"), "time": time}
+    return _("%(day)s at %(time)s") % {"day": format_date_fr(moment, weekday=True, year=False), "time": time}
 
 
 def open_label(cv, now: dt.datetime) -> dict | None:
@@ -122,7 +119,7 @@ def open_label(cv, now: dt.datetime) -> dict | None:
             text = _("Open now (24 hours a day)")
         else:
             closes = st.closes_at.astimezone(PARIS)
-            values = {"time": format_time(closes.hour * 60 + closes.minute)}
+            values = {"time": format_time_fr(closes)}
             if st.access == "appointment":
                 text = _("Open now by appointment, until %(time)s") % values
             else:
