@@ -47,6 +47,7 @@ from .models import (
     Session,
     Site,
     Unit,
+    WaitlistEntry,
 )
 from .present import PARIS, booking_facts, state_label
 
@@ -246,6 +247,13 @@ class CancelOut(Schema):
     late: bool
     billable: bool
     justification_deadline: dt.datetime | None = None
+    message: str
+
+
+class WaitlistAnswerOut(Schema):
+    waitlist: int
+    status: str = Field(description="accepted or declined")
+    booking: int | None = None
     message: str
 
 
@@ -450,6 +458,46 @@ def booking_cancel(request, booking_id: int):
         "message": (f"Late cancellation: billed unless justified by {facts.justify_until_text}."
                     if facts.billable else "Cancelled; not billed."),
     }
+
+
+def _entry(request, entry_id: int) -> WaitlistEntry:
+    entry = WaitlistEntry.objects.filter(pk=entry_id, household=_household(request)).first()
+    if entry is None:
+        raise Problem(404, "waitlist", "No such waiting-list entry in your household.", "not_found")
+    return entry
+
+
+@router.post(
+    "/waitlist/{entry_id}/accept", response={200: WaitlistAnswerOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut},
+    summary="Accept an offered place (it is booked)",
+    description=(
+        "422 `not_offered`, `offer_expired`, `already_booked_elsewhere` (the child is booked at another "
+        "centre that day: cancel that booking first, or decline). 503: booking is suspended on the status "
+        "board (nothing changed; the place stays held until the offer expires)."
+    ),
+)
+@handle
+def waitlist_accept(request, entry_id: int):
+    entry = _entry(request, entry_id)
+    now = timezone.now()
+    closed = gates.waitlist_accept_gate(entry=entry, now=now)
+    if closed.closed:  # suspended on the status board: accepting is booking; nothing is changed
+        return intake.busy_logged(_errors(request, 503, "waitlist", closed.message, closed.code, **closed.as_api()),
+                                  what="booking API: waiting-list acceptance suspended on the status board")
+    booking = services.waitlist_accept(entry=entry, actor=_actor(request), now=now)
+    return {"waitlist": entry.pk, "status": "accepted", "booking": booking.pk,
+            "message": "The place is yours: the booking is confirmed."}
+
+
+@router.post(
+    "/waitlist/{entry_id}/decline", response={200: WaitlistAnswerOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Decline an offered place, or leave the waiting list",
+)
+@handle
+def waitlist_decline(request, entry_id: int):
+    entry = services.waitlist_decline(entry=_entry(request, entry_id), actor=_actor(request), now=timezone.now())
+    return {"waitlist": entry.pk, "status": entry.status, "booking": None,
+            "message": "Done: the place goes to the next family on the list."}
 
 
 # --- Agents ------------------------------------------------------------------------------------------
