@@ -68,11 +68,40 @@ COVERED: dict[str, tuple[str, ...] | str] = {
                                            "staff-home", "two-factor", "two-factor-setup")},
 }
 
-# Endpoints of modules being written at the same time as this file (billing, water, paper
-# recovery): listed here so that the walk passes, each with what its owners must add. This
-# list must shrink to nothing; the lead's issue note names it.
-AWAITING_OWNER_TESTS = ("billing:", "water:", "recovery:", "api:deposit_post", "api:payment_post",
-                        "api:receipt_get", "api:balance_get")
+BILLING = "tests/billing/test_tenancy.py::"
+BILLING_STAFF = tuple(BILLING + t for t in (
+    "test_staff_of_another_town_are_refused_on_every_billing_screen",
+    "test_another_towns_identifiers_in_ones_own_urls_answer_404",
+    "test_staff_of_another_organisation_of_the_same_page_cannot_act_on_it"))
+BILLING_FAMILY = (BILLING + "test_a_family_is_refused_on_staff_screens_and_on_another_familys_invoices",
+                  "tests/billing/test_views_family.py::test_a_family_never_reaches_another_familys_invoice")
+BILLING_API = tuple(BILLING + t for t in (
+    "test_api_staff_of_another_town_or_organisation_are_refused",
+    "test_api_another_towns_identifiers_on_ones_own_page_are_not_found", "test_api_a_family_signed_in_is_refused"))
+WATER = tuple("tests/water/test_tenancy.py::" + t for t in (
+    "test_finance_of_another_agglomeration_is_refused_everywhere",
+    "test_finance_of_another_organisation_of_the_same_page_is_refused", "test_counter_staff_and_families_are_refused"))
+RECOVERY = tuple("tests/recovery/test_tenancy.py::" + t for t in (
+    "test_staff_of_another_town_or_organisation_and_families_are_refused",
+    "test_another_organisations_family_activity_or_centre_is_a_form_error"))
+
+COVERED.update({
+    **{f"billing:staff-{n}": BILLING_STAFF for n in (
+        "portal", "home", "household", "deposit", "refund", "receipt", "invoice", "invoice-pdf", "invoice-payment",
+        "credit-note", "draft-discard", "runs", "run", "run-progress", "run-finalise", "run-cancel", "run-resume",
+        "treasury")},
+    **{f"billing:family-{n}": BILLING_FAMILY for n in ("account", "invoice", "invoice-pdf")},
+    **{f"api:{n}": BILLING_API for n in ("deposit_post", "payment_post", "receipt_get", "balance_get")},
+    **{f"water:{n}": WATER for n in ("portal", "home", "customer", "plan", "outage", "regularisations", "debit-runs",
+                                     "debit-file")},
+    **{f"recovery:{n}": RECOVERY for n in ("home", "coming-back", "paper-booking", "paper-deposit", "paper-void",
+                                           "paper-import")},
+})
+
+# Endpoints of modules written in parallel with this file, still waiting for their owners'
+# cross-tenant tests: none left (billing, water and paper recovery are covered above). A new
+# module may use this list for a short while; the lead's issue note names it.
+AWAITING_OWNER_TESTS: tuple[str, ...] = ()
 
 
 def _names(patterns, ns=""):

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from guichet.accounts.access import record_access
 from guichet.accounts.selectors import organisations_for
 from guichet.bookings.models import Activity, Household
 from guichet.catalog.models import Organisation, Portal
@@ -169,6 +170,7 @@ def _account_ctx(staff: Staff, household: Household, **extra) -> dict:
 def household(request, portal, organisation, reference):
     staff = _staff(request, portal, organisation)
     hh = _household(staff, reference)
+    record_access(user=request.user, household=hh, what="billing.household")
     return render(request, "billing/staff/household.html", _account_ctx(staff, hh))
 
 
