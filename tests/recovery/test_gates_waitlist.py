@@ -14,10 +14,11 @@ from guichet.bookings.models import Booking, WaitlistEntry
 from guichet.recovery import gates
 from tests.bookings.test_services import AGENT, BEFORE, PARENT, item
 
+from . import test_gates
 from .helpers import INSTEAD, set_state
-from .test_gates import parent, world  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
+world, parent = test_gates.world, test_gates.parent  # the same town and signed-in parent (fixtures)
 
 
 def offered(world, household, child):
