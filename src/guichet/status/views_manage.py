@@ -32,7 +32,7 @@ from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -40,6 +40,7 @@ from guichet.accounts.selectors import can_edit, editable_portals
 from guichet.catalog import services as catalog_services
 from guichet.catalog.models import Portal, Procedure, Service
 from guichet.common.actor import Actor
+from guichet.common.frdates import format_date_fr, format_datetime_fr
 
 from . import services
 from .forms import FORMS, NEEDS_INCIDENT, EditContext, IncidentForm
@@ -129,11 +130,11 @@ def _when(value: str | None) -> str:
     if not value:
         return ""
     parsed = dt.datetime.fromisoformat(value)
-    return formats.date_format(timezone.localtime(parsed), "DATETIME_FORMAT")
+    return format_datetime_fr(parsed) if parsed.tzinfo else format_datetime_fr(timezone.make_aware(parsed))
 
 
 def _day(value: str | None) -> str:
-    return formats.date_format(dt.date.fromisoformat(value), "DATE_FORMAT") if value else ""
+    return format_date_fr(dt.date.fromisoformat(value)) if value else ""
 
 
 def _target_words(precision: str, earliest, latest, text: str) -> str:
