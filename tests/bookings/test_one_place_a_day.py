@@ -69,7 +69,7 @@ def test_a_basket_for_another_centre_the_same_day_is_refused_and_takes_nothing(w
     for mode in ("partial", "all_or_nothing"):
         basket = world.submit(h, [item(c, b)], mode=mode)
         assert outcomes(basket) == [("refused", "already_booked_elsewhere")]
-        assert "another centre" in basket.result["items"][0]["message"]
+        assert "déjà inscrit dans un autre centre" in basket.result["items"][0]["message"]
     assert booked_parts(b) == [0, 0, 0]
     assert not WaitlistEntry.objects.exists()  # not put on the other centre's waiting list either
     assert Booking.objects.filter(child=c, status="booked").count() == 1
@@ -219,7 +219,7 @@ def test_an_offer_for_a_child_booked_elsewhere_that_day_is_refused_until_the_oth
     assert entry.status == "offered"
     with pytest.raises(BookingError) as exc:
         services.waitlist_accept(entry=entry, actor=PARENT, now=BEFORE)
-    assert exc.value.code == "already_booked_elsewhere" and "cancel that booking first" in exc.value.message
+    assert exc.value.code == "already_booked_elsewhere" and "annulez d’abord" in exc.value.message
     entry.refresh_from_db()
     assert entry.status == "offered"  # still theirs to take or decline
     assert_ledger_consistent()
