@@ -185,6 +185,38 @@ def test_import_errors_name_the_line_and_column_and_enter_nothing(world):
     assert missing.errors and "received_at" in missing.errors[0][2]
 
 
+def test_import_reports_every_error_of_every_line(world):
+    """QA: the file used to stop at the first problem of each line; the agent fixed it, imported
+    again, and met the next one. Now every problem of every line is listed at once."""
+    world.session()
+    hh, (child,) = world.household()
+    other, (stranger,) = world.household()
+    text = ("series;number;received_at;household;child;activity;site;date;unit\n"
+            # line 2: four problems (series, number, time, unit)
+            f"a b;x;27 novembre;{hh.reference};{child.first_name};mercredis;centre;2024-12-04;nope\n"
+            # line 3: fine
+            f"A;1;2024-11-27 10:00;{hh.reference};{child.first_name};mercredis;centre;2024-12-04;journee\n"
+            # line 4: unknown family file, activity and site; a date that is not one
+            f"A;2;2024-11-27 10:00;NOPE;{child.first_name};piscine;gymnase;04/13/2024;journee\n"
+            # line 5: a child not in this file, and no session on that day
+            f"A;3;2024-11-27 10:00;{hh.reference};{stranger.first_name}x;mercredis;centre;2024-12-11;journee\n"
+            # line 6: same form as line 3 with another family file: a form-level problem, on its own line
+            f"A;1;2024-11-27 10:00;{other.reference};{stranger.first_name};mercredis;centre;2024-12-04;journee\n"
+            # line 7: handed in after it was typed in
+            f"A;4;2024-12-03 10:00;{hh.reference};{child.first_name};mercredis;centre;2024-12-04;journee\n")
+    report = paper.paper_bookings_import(organisation=world.org, text=text, actor=AGENT, now=ENTERED)
+    assert [(line, col) for line, col, _m in report.errors] == [
+        (2, "series"), (2, "number"), (2, "received_at"), (2, "unit"),
+        (4, "household"), (4, "activity"), (4, "site"), (4, "date"),
+        (5, "child"), (5, "date"),
+        (6, "number"),
+        (7, "received_at"),
+    ]
+    assert all(message for _l, _c, message in report.errors)
+    assert report.forms == 0
+    assert not PaperForm.objects.exists() and not Booking.objects.exists() and not Entry.objects.exists()
+
+
 def test_a_paper_deposit_keeps_its_receipt_number_and_original_time(world):
     hh, _ = world.household()
     when = paris(2024, 11, 22, 16, 30)

@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from guichet.bookings.models import Activity, Basket, Child, Household, Session, Unit
+from guichet.bookings.models import Activity, Basket, Child, Household, Session, Site, Unit
 from guichet.catalog.models import Organisation, Procedure
 from guichet.common.actor import Actor
 from guichet.common.canonical import digest
@@ -395,6 +395,54 @@ def _parse_date(text: str) -> dt.date | None:
     return None
 
 
+def _parse_line(organisation: Organisation, n: int, row: dict, errors: list) -> ImportLine | None:
+    """One line of the file: every problem of the line is reported, not only the first."""
+    found: list[tuple[int, str, str]] = []
+    series = number = None
+    try:
+        series = _clean_series(row["series"])
+    except RecoveryError as exc:
+        found.append((n, exc.field, exc.message))
+    try:
+        number = _clean_number(row["number"])
+    except RecoveryError as exc:
+        found.append((n, exc.field, exc.message))
+    received_at = _parse_local(row["received_at"])
+    if received_at is None:
+        found.append((n, "received_at", _("Write the date and time as 2024-06-04 12:30 (Paris time).")))
+    household = Household.objects.filter(organisation=organisation, reference=row["household"]).first()
+    child = None
+    if household is None:
+        found.append((n, "household", _("No family file %(ref)s.") % {"ref": row["household"][:30]}))
+    else:
+        child = Child.objects.filter(household=household, first_name__iexact=row["child"]).order_by("pk").first()
+        if child is None:
+            found.append((n, "child", _("No child of that first name in family file %(ref)s.")
+                          % {"ref": household.reference}))
+    activity = Activity.objects.filter(organisation=organisation, slug=row["activity"]).first()
+    if activity is None:
+        found.append((n, "activity", _("No activity %(slug)s.") % {"slug": row["activity"][:40]}))
+    site_known = Site.objects.filter(organisation=organisation, slug=row["site"]).exists()
+    if not site_known:
+        found.append((n, "site", _("No site %(slug)s.") % {"slug": row["site"][:40]}))
+    day = _parse_date(row["date"])
+    session = None
+    if day is None:
+        found.append((n, "date", _("Write the day as 2024-07-10.")))
+    elif activity is not None and site_known:
+        session = Session.objects.filter(organisation=organisation, activity=activity,
+                                         site__slug=row["site"], date=day).first()
+        if session is None:
+            found.append((n, "date", _("No session of this activity at this site on this day.")))
+    if session is not None and not Unit.objects.filter(activity_id=session.activity_id, code=row["unit"]).exists():
+        found.append((n, "unit", _("This choice is not offered for this day.")))
+    errors.extend(found)
+    if found:
+        return None
+    return ImportLine(n, series, number, received_at, household,
+                      {"child": child.pk, "session": session.pk, "unit": row["unit"]})
+
+
 def _parse_import(organisation: Organisation, text: str) -> tuple[list[ImportLine], list[tuple[int, str, str]]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=";" if text.count(";") > text.count(",")
                             else ",")
@@ -404,67 +452,51 @@ def _parse_import(organisation: Organisation, text: str) -> tuple[list[ImportLin
     lines, errors = [], []
     for n, row in enumerate(reader, start=2):
         row = {k: (v or "").strip() for k, v in row.items() if k}
-        try:
-            series, number = _clean_series(row["series"]), _clean_number(row["number"])
-        except RecoveryError as exc:
-            errors.append((n, exc.field, exc.message))
-            continue
-        received_at = _parse_local(row["received_at"])
-        if received_at is None:
-            errors.append((n, "received_at", _("Write the date and time as 2024-06-04 12:30 (Paris time).")))
-            continue
-        household = Household.objects.filter(organisation=organisation, reference=row["household"]).first()
-        if household is None:
-            errors.append((n, "household", _("No family file %(ref)s.") % {"ref": row["household"][:30]}))
-            continue
-        child = Child.objects.filter(household=household, first_name__iexact=row["child"]).order_by("pk").first()
-        if child is None:
-            errors.append((n, "child", _("No child of that first name in family file %(ref)s.")
-                           % {"ref": household.reference}))
-            continue
-        day = _parse_date(row["date"])
-        if day is None:
-            errors.append((n, "date", _("Write the day as 2024-07-10.")))
-            continue
-        session = Session.objects.filter(organisation=organisation, activity__slug=row["activity"],
-                                         site__slug=row["site"], date=day).first()
-        if session is None:
-            errors.append((n, "date", _("No session of this activity at this site on this day.")))
-            continue
-        lines.append(ImportLine(n, series, number, received_at, household,
-                                {"child": child.pk, "session": session.pk, "unit": row["unit"]}))
+        line = _parse_line(organisation, n, row, errors)
+        if line is not None:
+            lines.append(line)
     return lines, errors
+
+
+def _check_forms(forms: dict, now: dt.datetime) -> list[tuple[int, str, str]]:
+    """What only a whole form can show (its lines disagree, too many days, a date out of range),
+    each problem on the line where it is."""
+    errors = []
+    for (series, number), group in forms.items():
+        first = group[0]
+        label = f"{series}-{number}"
+        for g in group[1:]:
+            if g.received_at != first.received_at or g.household.pk != first.household.pk:
+                errors.append((g.line, "number", _(
+                    "Form %(label)s: its lines must have the same family file and the same date and time.")
+                    % {"label": label}))
+        try:
+            _clean_received_at(first.received_at, now)
+        except RecoveryError as exc:
+            errors.append((first.line, exc.field, exc.message))
+        if len(group) > MAX_ITEMS:
+            errors.append((group[MAX_ITEMS].line, "number", _("At most %(n)s days on one form.") % {"n": MAX_ITEMS}))
+    return errors
 
 
 def paper_bookings_import(*, organisation: Organisation, text: str, actor: Actor, now: dt.datetime,
                           mode: str = Basket.Mode.PARTIAL) -> ImportReport:
     """Enter a batch of paper booking forms from a CSV file (one line per day; the lines of one
-    form share its series and number). The whole file is checked first: any error, nothing is
-    entered. Then the forms are entered in the order they were handed in (original time, then
+    form share its series and number). The whole file is checked first and every problem of
+    every line is reported (line, column, message); any problem, and nothing is entered. Then the forms are entered in the order they were handed in (original time, then
     series and number), so that they compete for places in that order. Entering the same file
     again changes nothing."""
     _check_now(now)
     lines, errors = _parse_import(organisation, text)
-    report = ImportReport(errors=errors)
-    if errors:
-        return report
-    if not lines:
+    report = ImportReport()
+    if not lines and not errors:
         report.errors.append((1, "", _("The file has no line.")))
         return report
     forms: dict[tuple[str, int], list[ImportLine]] = {}
     for line in lines:
         forms.setdefault((line.series, line.number), []).append(line)
-    for (series, number), group in forms.items():
-        first = group[0]
-        if any(g.received_at != first.received_at or g.household.pk != first.household.pk for g in group):
-            report.errors.append((group[-1].line, "number", _(
-                "Form %(label)s: its lines must have the same family file and the same date and time.")
-                % {"label": f"{series}-{number}"}))
-        try:
-            _clean_received_at(first.received_at, now)
-            _clean_booking_items(organisation, first.household, [g.item for g in group])
-        except RecoveryError as exc:
-            report.errors.append((first.line, exc.field, exc.message))
+    # Every problem of every line, in the file's order; any problem, and nothing is entered.
+    report.errors = sorted(errors + _check_forms(forms, now), key=lambda e: e[0])
     if report.errors:
         return report
     ordered = sorted(forms.items(), key=lambda kv: (kv[1][0].received_at, kv[0][0], kv[0][1]))
