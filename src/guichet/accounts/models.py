@@ -116,6 +116,10 @@ class ErasureRequest(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
     answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                     related_name="+")
+    # Set when an agent executed the erasure (``personal_data.erasure_execute``).
+    erased_at = models.DateTimeField(null=True, blank=True)
+    erased_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
 
     class Meta:
         ordering = ["-requested_at"]

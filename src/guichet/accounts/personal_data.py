@@ -82,30 +82,45 @@ LEGAL_YEARS = 10  # accounting documents (Code de commerce L123-22)
 
 
 def erasure_assessment(household, *, now: dt.datetime | None = None) -> list[dict]:
-    """What can be erased now and what cannot, and why: one row per kind of data."""
-    from guichet.bookings.models import Booking, Child, Guardian, Justification
+    """What can be erased now and what cannot, and why: one row per kind of data.
+
+    Each row: ``kind``, ``count``, ``erasable`` (``erasure_execute`` erases it), ``blocks``
+    (while there is any, nothing is erased: the agent must act first) and ``why``.
+    """
+    from guichet.bookings.models import Booking, Child, Guardian, Justification, WaitlistEntry
 
     now = now or timezone.now()
     today = now.date()
     future = Booking.objects.filter(household=household, status="booked", session__date__gte=today).count()
+    waiting = WaitlistEntry.objects.filter(household=household, status__in=("waiting", "offered"),
+                                           session__date__gte=today).count()
     recent = Booking.objects.filter(household=household, session__date__gte=today - dt.timedelta(days=365 * LEGAL_YEARS))
     rows = [
         {"kind": _("Guardians' accounts"), "count": Guardian.objects.filter(household=household).count(),
-         "erasable": True, "why": _("Accounts are deleted; the journal keeps only their number.")},
-        {"kind": _("Future bookings"), "count": future, "erasable": future == 0,
+         "erasable": True, "blocks": False,
+         "why": _("Accounts are closed and their e-mail address deleted; the journal keeps only their number.")},
+        {"kind": _("Future bookings"), "count": future, "erasable": future == 0, "blocks": future > 0,
          "why": _("Cancel them first (the places go to other families).") if future
          else _("None.")},
+        {"kind": _("Places on a waiting list"), "count": waiting, "erasable": waiting == 0, "blocks": waiting > 0,
+         "why": _("Withdraw them first.") if waiting else _("None.")},
         {"kind": _("Past bookings"), "count": recent.filter(session__date__lt=today).count(), "erasable": False,
+         "blocks": False,
          "why": _("They are the basis of invoices, kept %(years)d years by law (Code de commerce L123-22); "
                   "children's first names are replaced by a number.") % {"years": LEGAL_YEARS}},
         {"kind": _("Justifications (medical certificates...)"),
          "count": Justification.objects.filter(booking__household=household).count(), "erasable": True,
+         "blocks": False,
          "why": _("The files are deleted; the fact that an absence was justified stays with the invoice.")},
         {"kind": _("Children"), "count": Child.objects.filter(household=household).count(), "erasable": True,
-         "why": _("Name, birth date and school are deleted once no future booking remains.")},
+         "blocks": False,
+         "why": _("First names become a number, school is deleted, birth date keeps only the year "
+                  "(age-based prices of the invoices kept).")},
+        {"kind": _("Family file"), "count": 1, "erasable": True, "blocks": False,
+         "why": _("Name and e-mail address are deleted; the file number stays on the invoices.")},
     ]
     for fn in _ASSESSMENTS:
-        rows.extend(fn(household, now))
+        rows.extend({"blocks": False, **row} for row in fn(household, now))
     return rows
 
 
@@ -113,8 +128,18 @@ _ASSESSMENTS: list[Callable] = []
 
 
 def register_assessment(fn: Callable) -> None:
-    """``fn(household, now) -> [{"kind", "count", "erasable", "why"}]`` (billing: invoices)."""
+    """``fn(household, now) -> [{"kind", "count", "erasable", "why"}]`` (billing: invoices);
+    a row may say ``"blocks": True`` to keep the erasure from running."""
     _ASSESSMENTS.append(fn)
+
+
+_ERASERS: dict[str, Callable] = {}
+
+
+def register_eraser(name: str, fn: Callable) -> None:
+    """``fn(household, now) -> int`` erases a module's personal data of the household (within
+    the erasure's transaction) and returns how many rows it changed. Keep what the law keeps."""
+    _ERASERS[name] = fn
 
 
 def erasure_request(*, household, user, now=None):
@@ -149,4 +174,110 @@ def erasure_answer(*, request_id: int, organisation_ids, user, now=None):
             journal_append(actor=Actor.for_user(user), operation="accounts.erasure.answer", objects=[req],
                            details={"household": req.household_id, "request": req.pk},
                            organisation_id=req.organisation_id, now=now)
+    return req
+
+
+class ErasureRefused(Exception):
+    """The erasure cannot run now; ``message`` says why (nothing was changed)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+ERASED_NAME = "—"
+
+
+def _close_account(user) -> bool:
+    """Close a family account that belongs to no other family file and holds no staff role:
+    inactive, no password, its address replaced by one that names nobody. Returns whether it
+    was closed (a staff member or a guardian of another file keeps their account)."""
+    from axes.models import AccessAttempt, AccessFailureLog
+
+    from guichet.bookings.models import Guardian
+
+    from .selectors import is_staff_member
+
+    if Guardian.objects.filter(user=user).exists() or is_staff_member(user):
+        return False
+    for model in (AccessAttempt, AccessFailureLog):
+        model.objects.filter(username__in={user.username, user.email}).delete()
+    user.username = user.email = f"erased-{user.pk}@erased.invalid"
+    user.first_name = user.last_name = ""
+    user.is_active = False
+    user.set_unusable_password()
+    user.save(update_fields=["username", "email", "first_name", "last_name", "is_active", "password"])
+    return True
+
+
+def erasure_execute(*, request_id: int, organisation_ids, user, now: dt.datetime | None = None):
+    """Erase what can be erased of the household of an erasure request (RGPD art. 17).
+
+    Refused (``ErasureRefused``, nothing changed) while a row of the assessment ``blocks``
+    (future bookings, places on a waiting list). Otherwise, in one transaction: guardians
+    unlinked and their accounts closed, children's first names replaced by a number, school
+    deleted, birth date kept to the year, justification files deleted, reasons typed on bookings
+    deleted, the file's name and e-mail deleted, modules' erasers run. Bookings, invoices and
+    payments stay (legal period); the journal entry holds ids and counts only. Running it again
+    on an erased request does nothing. Returns the request, or None when it is not in
+    ``organisation_ids``.
+    """
+    from guichet.bookings.models import Booking, Child, Guardian, Household, Justification
+
+    from .models import ErasureRequest
+
+    now = now or timezone.now()
+    files = []
+    with transaction.atomic():
+        req = (ErasureRequest.objects.select_for_update()
+               .filter(pk=request_id, organisation_id__in=organisation_ids).first())
+        if req is None or req.erased_at is not None:
+            return req
+        household = Household.objects.select_for_update().filter(pk=req.household_id).first()
+        if household is None:
+            raise ErasureRefused(_("This family file no longer exists."))
+        blocking = [row for row in erasure_assessment(household, now=now) if row["blocks"]]
+        if blocking:
+            raise ErasureRefused(_("Nothing was erased: %(what)s.") % {
+                "what": "; ".join(f"{row['kind']} ({row['count']}): {row['why']}" for row in blocking)})
+        counts = {"guardians": 0, "accounts_closed": 0}
+        for guardian in Guardian.objects.filter(household=household).select_related("user").order_by("pk"):
+            account = guardian.user
+            guardian.delete()
+            counts["guardians"] += 1
+            counts["accounts_closed"] += _close_account(account)
+        children = list(Child.objects.filter(household=household).order_by("birth_date", "pk"))
+        for n, child in enumerate(children, start=1):
+            child.first_name = str(n)
+            child.school = ""
+            child.birth_date = child.birth_date.replace(month=1, day=1)
+            child.save(update_fields=["first_name", "school", "birth_date"])
+        counts["children"] = len(children)
+        justifications = list(Justification.objects.filter(booking__household=household).exclude(document=""))
+        for j in justifications:
+            files.append((j.document.storage, j.document.name))
+            j.document = ""
+            j.save(update_fields=["document"])
+        counts["justification_files"] = len(justifications)
+        counts["booking_reasons"] = Booking.objects.filter(household=household).exclude(reason="").update(reason="")
+        household.display_name, household.email = ERASED_NAME, ""
+        household.save(update_fields=["display_name", "email"])
+        for name, fn in _ERASERS.items():
+            counts[name] = fn(household, now)
+        req.erased_at, req.erased_by = now, user
+        fields = ["erased_at", "erased_by"]
+        if req.status == ErasureRequest.Status.OPEN:
+            req.status, req.answered_at, req.answered_by = ErasureRequest.Status.ANSWERED, now, user
+            fields += ["status", "answered_at", "answered_by"]
+        req.save(update_fields=fields)
+        journal_append(actor=Actor.for_user(user), operation="accounts.erasure.execute", objects=[household, req],
+                       details={"household": household.pk, "request": req.pk, "erased": counts},
+                       organisation_id=household.organisation_id, now=now)
+
+        def delete_files():
+            for storage, name in files:
+                storage.delete(name)
+
+        # The files go once the erasure is committed: a rolled-back erasure keeps them.
+        transaction.on_commit(delete_files)
     return req

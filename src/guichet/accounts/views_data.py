@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
 from guichet.bookings.models import Guardian, Household
 from guichet.catalog.models import Portal
@@ -75,12 +77,25 @@ def staff_erasures(request, portal):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def staff_erasure(request, portal, pk):
     p = get_object_or_404(Portal, slug=portal)
     org_ids = _reviewer_orgs(request, p)
     req = get_object_or_404(ErasureRequest, pk=pk, organisation_id__in=org_ids)
     household = Household.objects.filter(pk=req.household_id).first()
-    if request.method == "POST":
+    error = None
+    if request.method == "POST" and request.POST.get("action") == "erase":
+        if request.POST.get("confirm") != "yes":
+            error = _("Tick the box to confirm the erasure: it cannot be undone.")
+        else:
+            try:
+                personal_data.erasure_execute(request_id=req.pk, organisation_ids=org_ids, user=request.user)
+            except personal_data.ErasureRefused as exc:
+                error = exc.message
+            else:
+                messages.success(request, _("The family file's personal data has been erased; tell the family."))
+                return redirect("accounts:staff-erasure", p.slug, req.pk)
+    elif request.method == "POST":
         personal_data.erasure_answer(request_id=req.pk, organisation_ids=org_ids, user=request.user)
         return redirect("accounts:staff-erasure", p.slug, req.pk)
     assessment = []
@@ -88,4 +103,5 @@ def staff_erasure(request, portal, pk):
         record_access(user=request.user, household=household, what="accounts.erasure")
         assessment = personal_data.erasure_assessment(household)
     return render(request, "accounts/staff_erasure.html", {
-        "portal": p, "req": req, "household": household, "assessment": assessment})
+        "portal": p, "req": req, "household": household, "assessment": assessment, "error": error,
+        "blocked": any(row["blocks"] for row in assessment)}, status=400 if error else 200)
