@@ -44,12 +44,24 @@ def field_key_check(app_configs=None, **kwargs):
     try:
         crypto.load_keyring()
     except crypto.FieldKeyError as e:
-        return [Error(str(e), hint="Create a key with 'guichet fieldkey generate FILE' (mode 600, kept "
-                      "offline too) and set GUICHET_FIELD_KEY_FILE to it.", id="guichet.E101")]
+        return [
+            Error(
+                str(e),
+                hint="Create a key with 'guichet fieldkey generate FILE' (mode 600, kept "
+                "offline too) and set GUICHET_FIELD_KEY_FILE to it.",
+                id="guichet.E101",
+            )
+        ]
     crypto.keyring.cache_clear()
-    return [Error(message, hint="Set GUICHET_FIELD_KEY_FILE to the key file this database was encrypted "
-                  "with (the old keys stay in the file, below the current one).", id="guichet.E102")
-            for message in _sample_errors()]
+    return [
+        Error(
+            message,
+            hint="Set GUICHET_FIELD_KEY_FILE to the key file this database was encrypted "
+            "with (the old keys stay in the file, below the current one).",
+            id="guichet.E102",
+        )
+        for message in _sample_errors()
+    ]
 
 
 @register(Tags.security, deploy=True)
@@ -59,7 +71,12 @@ def field_key_deploy_check(app_configs=None, **kwargs):
     except crypto.FieldKeyError:
         return []  # said by field_key_check
     if ring.insecure:
-        return [Warning("the fields encrypted at rest use the public insecure development key",
-                        hint="Set GUICHET_FIELD_KEY_FILE to a key made by 'guichet fieldkey generate FILE', "
-                        "then run 'guichet fieldkey reencrypt'.", id="guichet.W101")]
+        return [
+            Warning(
+                "the fields encrypted at rest use the public insecure development key",
+                hint="Set GUICHET_FIELD_KEY_FILE to a key made by 'guichet fieldkey generate FILE', "
+                "then run 'guichet fieldkey reencrypt'.",
+                id="guichet.W101",
+            )
+        ]
     return []

@@ -52,7 +52,9 @@ BINARY_MAGIC = b"GFE1"
 FILE_MAGIC = b"GFEF1\n"
 NONCE = 12
 # Tests and development only (DEBUG, pytest, GUICHET_INSECURE_DEV_KEY): public, so never for real data.
-INSECURE_DEV_KEY = hashlib.sha256(b"guichet insecure development field key - never in production").digest()
+INSECURE_DEV_KEY = hashlib.sha256(
+    b"guichet insecure development field key - never in production"
+).digest()
 
 
 class FieldKeyError(Exception):
@@ -99,8 +101,11 @@ def _derive(master: bytes, info: bytes) -> bytes:
 
 
 def make_key(master: bytes) -> Key:
-    return Key(key_id_of(master), AESGCM(_derive(master, b"guichet field encryption v1")),
-               _derive(master, b"guichet field blind index v1"))
+    return Key(
+        key_id_of(master),
+        AESGCM(_derive(master, b"guichet field encryption v1")),
+        _derive(master, b"guichet field blind index v1"),
+    )
 
 
 def new_key_text() -> str:
@@ -110,21 +115,23 @@ def new_key_text() -> str:
 def parse_keys(text: str, where: str) -> list[bytes]:
     """The keys in ``text``: one per line or comma-separated, ``#`` comments allowed."""
     out = []
-    for n, raw in enumerate(text.replace(",", "\n").splitlines(), 1):
-        value = raw.split("#", 1)[0].strip()
-        if not value:
-            continue
+    values = [v.strip() for line in text.splitlines() for v in line.split("#", 1)[0].split(",")]
+    for n, value in enumerate((v for v in values if v), 1):
         if value.startswith(KEY_PREFIX):
-            value = value[len(KEY_PREFIX):]
+            value = value[len(KEY_PREFIX) :]
         try:
             key = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             key = b""
         if len(key) != 32:
-            raise FieldKeyError(f"{where}, key {n}: not a field key (expected '{KEY_PREFIX}' and 32 bytes in base64)")
+            raise FieldKeyError(
+                f"{where}, key {n}: not a field key (expected '{KEY_PREFIX}' and 32 bytes in base64)"
+            )
         out.append(key)
     if not out:
-        raise FieldKeyError(f"{where} holds no field key ('guichet fieldkey generate FILE' creates one)")
+        raise FieldKeyError(
+            f"{where} holds no field key ('guichet fieldkey generate FILE' creates one)"
+        )
     return out
 
 
@@ -147,12 +154,19 @@ def load_keyring() -> Keyring:
         try:
             text = Path(path).read_text(encoding="ascii")
         except FileNotFoundError:
-            raise FieldKeyError(f"field key file '{path}' (GUICHET_FIELD_KEY_FILE) not found") from None
+            raise FieldKeyError(
+                f"field key file '{path}' (GUICHET_FIELD_KEY_FILE) not found"
+            ) from None
         except (OSError, UnicodeDecodeError) as e:
-            raise FieldKeyError(f"cannot read field key file '{path}' (GUICHET_FIELD_KEY_FILE): {e}") from None
+            raise FieldKeyError(
+                f"cannot read field key file '{path}' (GUICHET_FIELD_KEY_FILE): {e}"
+            ) from None
         masters, source = parse_keys(text, f"field key file '{path}'"), f"field key file '{path}'"
     elif _setting("GUICHET_FIELD_KEY"):
-        masters, source = parse_keys(_setting("GUICHET_FIELD_KEY"), "GUICHET_FIELD_KEY"), "GUICHET_FIELD_KEY"
+        masters, source = (
+            parse_keys(_setting("GUICHET_FIELD_KEY"), "GUICHET_FIELD_KEY"),
+            "GUICHET_FIELD_KEY",
+        )
     elif getattr(settings, "GUICHET_FIELD_KEY_INSECURE_DEV", False):
         return Keyring((make_key(INSECURE_DEV_KEY),), "the insecure development key", insecure=True)
     else:
@@ -181,7 +195,12 @@ def _forget_keys(*, setting, **kwargs):
 def encrypt_bytes(plain: bytes, column: str, key: Key | None = None) -> bytes:
     key = key or keyring().current
     nonce = os.urandom(NONCE)
-    return BINARY_MAGIC + bytes.fromhex(key.id) + nonce + key.aead.encrypt(nonce, plain, column.encode())
+    return (
+        BINARY_MAGIC
+        + bytes.fromhex(key.id)
+        + nonce
+        + key.aead.encrypt(nonce, plain, column.encode())
+    )
 
 
 def binary_key_id(blob: bytes) -> str | None:
@@ -195,9 +214,11 @@ def decrypt_bytes(blob: bytes, column: str, ring: Keyring | None = None) -> byte
         raise FieldKeyError(f"{column}: the stored value is not an encrypted value")
     key = (ring or keyring()).get(key_id, column)
     try:
-        return key.aead.decrypt(blob[8:8 + NONCE], blob[8 + NONCE:], column.encode())
+        return key.aead.decrypt(blob[8 : 8 + NONCE], blob[8 + NONCE :], column.encode())
     except InvalidTag:
-        raise FieldKeyError(f"{column}: an encrypted value was altered (key {key_id} does not authenticate it)") from None
+        raise FieldKeyError(
+            f"{column}: an encrypted value was altered (key {key_id} does not authenticate it)"
+        ) from None
 
 
 def encrypt_text(plain: str, column: str, key: Key | None = None) -> str:
@@ -208,28 +229,39 @@ def encrypt_text(plain: str, column: str, key: Key | None = None) -> str:
 
 
 def text_key_id(stored: str) -> str | None:
-    if stored.startswith(TEXT_PREFIX) and stored[len(TEXT_PREFIX) + 8:len(TEXT_PREFIX) + 9] == ":":
-        return stored[len(TEXT_PREFIX):len(TEXT_PREFIX) + 8]
+    if (
+        stored.startswith(TEXT_PREFIX)
+        and stored[len(TEXT_PREFIX) + 8 : len(TEXT_PREFIX) + 9] == ":"
+    ):
+        return stored[len(TEXT_PREFIX) : len(TEXT_PREFIX) + 8]
     return None
 
 
 def decrypt_text(stored: str, column: str, ring: Keyring | None = None) -> str:
     key_id = text_key_id(stored)
     if key_id is None:
-        raise FieldKeyError(f"{column}: the stored value is not an encrypted value (not yet migrated?)")
+        raise FieldKeyError(
+            f"{column}: the stored value is not an encrypted value (not yet migrated?)"
+        )
     key = (ring or keyring()).get(key_id, column)
     try:
-        blob = base64.b64decode(stored[len(TEXT_PREFIX) + 9:], validate=True)
+        blob = base64.b64decode(stored[len(TEXT_PREFIX) + 9 :], validate=True)
         return key.aead.decrypt(blob[:NONCE], blob[NONCE:], column.encode()).decode("utf-8")
     except (InvalidTag, binascii.Error, ValueError):
-        raise FieldKeyError(f"{column}: an encrypted value was altered (key {key_id} does not authenticate it)") from None
+        raise FieldKeyError(
+            f"{column}: an encrypted value was altered (key {key_id} does not authenticate it)"
+        ) from None
 
 
 def blind_index(purpose: str, value: str) -> str:
     """A keyed digest of ``value`` (HMAC-SHA256 under the current key's index key): for lookups and
     journal payloads of sensitive values. Changes with the key (rotation)."""
     key = keyring().current
-    return key.id + ":" + hmac.new(key.index_key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()
+    return (
+        key.id
+        + ":"
+        + hmac.new(key.index_key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()
+    )
 
 
 # --- model fields ---------------------------------------------------------------------------------
@@ -319,8 +351,13 @@ def encrypted_fields() -> list[tuple[type[models.Model], models.Field]]:
 def encrypted_file_fields() -> list[tuple[type[models.Model], models.FileField]]:
     from django.apps import apps
 
-    return [(model, field) for model in apps.get_models() for field in model._meta.concrete_fields
-            if isinstance(field, models.FileField) and isinstance(field.storage, EncryptedFileSystemStorage)]
+    return [
+        (model, field)
+        for model in apps.get_models()
+        for field in model._meta.concrete_fields
+        if isinstance(field, models.FileField)
+        and isinstance(field.storage, EncryptedFileSystemStorage)
+    ]
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -336,7 +373,7 @@ def encrypt_file_bytes(plain: bytes, key: Key | None = None) -> bytes:
 
 def file_key_id(head: bytes) -> str | None:
     n = len(FILE_MAGIC)
-    return head[n:n + 4].hex() if head[:n] == FILE_MAGIC and len(head) >= n + 4 else None
+    return head[n : n + 4].hex() if head[:n] == FILE_MAGIC and len(head) >= n + 4 else None
 
 
 def decrypt_file_bytes(blob: bytes, name: str, ring: Keyring | None = None) -> bytes:
@@ -346,9 +383,11 @@ def decrypt_file_bytes(blob: bytes, name: str, ring: Keyring | None = None) -> b
     key = (ring or keyring()).get(key_id, f"file '{name}'")
     start = len(FILE_MAGIC) + 4
     try:
-        return key.aead.decrypt(blob[start:start + NONCE], blob[start + NONCE:], FILE_AAD)
+        return key.aead.decrypt(blob[start : start + NONCE], blob[start + NONCE :], FILE_AAD)
     except InvalidTag:
-        raise FieldKeyError(f"file '{name}' was altered (key {key_id} does not authenticate it)") from None
+        raise FieldKeyError(
+            f"file '{name}' was altered (key {key_id} does not authenticate it)"
+        ) from None
 
 
 @deconstructible(path="guichet.common.crypto.EncryptedFileSystemStorage")
@@ -412,8 +451,16 @@ def reseal(value, column: str, ring: Keyring, *, plain_ok: bool):
     return encrypt_bytes(plain_b, column, ring.current)
 
 
-def reencrypt_column(connection, table: str, column: str, label: str, *, ring: Keyring,
-                     plain_ok: bool = False, batch: int = 1000) -> int:
+def reencrypt_column(
+    connection,
+    table: str,
+    column: str,
+    label: str,
+    *,
+    ring: Keyring,
+    plain_ok: bool = False,
+    batch: int = 1000,
+) -> int:
     """Re-encrypt (or, with ``plain_ok``, encrypt) every value of ``table.column`` not under the
     current key, in primary-key order by batches. Returns the number of values rewritten."""
     qn = connection.ops.quote_name
@@ -421,15 +468,22 @@ def reencrypt_column(connection, table: str, column: str, label: str, *, ring: K
     last, done = 0, 0
     while True:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT id, {c} FROM {t} WHERE id > %s AND {c} IS NOT NULL ORDER BY id LIMIT %s",  # noqa: S608
-                           [last, batch])
+            cursor.execute(
+                f"SELECT id, {c} FROM {t} WHERE id > %s AND {c} IS NOT NULL ORDER BY id LIMIT %s",  # noqa: S608
+                [last, batch],
+            )
             rows = cursor.fetchall()
             if not rows:
                 return done
             last = rows[-1][0]
             updates = []
             for pk, value in rows:
-                if isinstance(value, str) and value == "" or not isinstance(value, str) and len(value) == 0:
+                if (
+                    isinstance(value, str)
+                    and value == ""
+                    or not isinstance(value, str)
+                    and len(value) == 0
+                ):
                     continue
                 if stored_key_id(value) == ring.current.id:
                     continue
@@ -445,8 +499,16 @@ def decrypt_column(connection, table: str, column: str, label: str, *, ring: Key
     t, c = qn(table), qn(column)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, {c} FROM {t} WHERE {c} IS NOT NULL", [])  # noqa: S608
-        updates = [(decrypt_text(v, label, ring) if isinstance(v, str) else decrypt_bytes(v, label, ring), pk)
-                   for pk, v in cursor.fetchall() if stored_key_id(v)]
+        updates = [
+            (
+                decrypt_text(v, label, ring)
+                if isinstance(v, str)
+                else decrypt_bytes(v, label, ring),
+                pk,
+            )
+            for pk, v in cursor.fetchall()
+            if stored_key_id(v)
+        ]
         if updates:
             cursor.executemany(f"UPDATE {t} SET {c} = %s WHERE id = %s", updates)  # noqa: S608
     return len(updates)
@@ -459,7 +521,9 @@ def column_key_ids(connection, table: str, column: str) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {qn(column)} FROM {qn(table)} WHERE {qn(column)} IS NOT NULL", [])  # noqa: S608
         for (value,) in cursor.fetchall():
-            if (isinstance(value, str) and not value) or (not isinstance(value, str) and not len(value)):
+            if (isinstance(value, str) and not value) or (
+                not isinstance(value, str) and not len(value)
+            ):
                 continue
             kid = stored_key_id(value) or "plain"
             counts[kid] = counts.get(kid, 0) + 1

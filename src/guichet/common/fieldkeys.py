@@ -27,7 +27,9 @@ def generate_key_file(path: Path) -> str:
     text = crypto.new_key_text()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write("# Guichet field key (docs/security.md, 'Encryption at rest'): first line encrypts, all decrypt\n")
+        f.write(
+            "# Guichet field key (docs/security.md, 'Encryption at rest'): first line encrypts, all decrypt\n"
+        )
         f.write(text + "\n")
     return crypto.key_id_of(crypto.parse_keys(text, str(path))[0])
 
@@ -42,7 +44,9 @@ def add_key_to_file(path: Path) -> tuple[str, list[str]]:
     tmp = path.with_name(path.name + ".new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write("# Guichet field key (docs/security.md, 'Encryption at rest'): first line encrypts, all decrypt\n")
+        f.write(
+            "# Guichet field key (docs/security.md, 'Encryption at rest'): first line encrypts, all decrypt\n"
+        )
         f.write("\n".join([text, *lines]) + "\n")
     os.replace(tmp, path)
     return crypto.key_id_of(crypto.parse_keys(text, str(path))[0]), old
@@ -111,6 +115,10 @@ def fieldkey_reencrypt(*, actor: Actor, now: dt.datetime, batch: int = 1000) -> 
     report.files = {ring.current.id: files}
     report.rewritten += files
     with transaction.atomic(durable=True):
-        journal_append(actor=actor, operation="common.fieldkey.reencrypt", now=now,
-                       details={"key": ring.current.id, "values": report.rewritten - files, "files": files})
+        journal_append(
+            actor=actor,
+            operation="common.fieldkey.reencrypt",
+            now=now,
+            details={"key": ring.current.id, "values": report.rewritten - files, "files": files},
+        )
     return report

@@ -21,12 +21,22 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", required=True, metavar="generate|rotate|reencrypt|status")
-        gen = sub.add_parser("generate", help="create a field key file (mode 600, never overwritten)")
+        sub = parser.add_subparsers(
+            dest="action", required=True, metavar="generate|rotate|reencrypt|status"
+        )
+        gen = sub.add_parser(
+            "generate", help="create a field key file (mode 600, never overwritten)"
+        )
         gen.add_argument("path", metavar="FILE")
-        rot = sub.add_parser("rotate", help="add a new current key to the key file, then re-encrypt")
-        rot.add_argument("--key-file", metavar="FILE", required=True,
-                         help="the key file the service uses (GUICHET_FIELD_KEY_FILE)")
+        rot = sub.add_parser(
+            "rotate", help="add a new current key to the key file, then re-encrypt"
+        )
+        rot.add_argument(
+            "--key-file",
+            metavar="FILE",
+            required=True,
+            help="the key file the service uses (GUICHET_FIELD_KEY_FILE)",
+        )
         sub.add_parser("reencrypt", help="re-encrypt values and files under an old key (resumable)")
         sub.add_parser("status", help="how many values and files each key encrypts")
 
@@ -37,12 +47,18 @@ class Command(BaseCommand):
                 try:
                     kid = fieldkeys.generate_key_file(path)
                 except FileExistsError:
-                    raise CommandError(f"generate FAILED: '{path}' exists; a key file is never overwritten") from None
+                    raise CommandError(
+                        f"generate FAILED: '{path}' exists; a key file is never overwritten"
+                    ) from None
                 except OSError as e:
-                    raise CommandError(f"generate FAILED: cannot create '{path}': {e.strerror}") from None
-                self.stdout.write(f"field key {kid} written to {path} (mode 600). Set GUICHET_FIELD_KEY_FILE={path} "
-                                  "and keep a copy offline, apart from the backups: without it, no restore can "
-                                  "read the IBANs, incomes and justification files.")
+                    raise CommandError(
+                        f"generate FAILED: cannot create '{path}': {e.strerror}"
+                    ) from None
+                self.stdout.write(
+                    f"field key {kid} written to {path} (mode 600). Set GUICHET_FIELD_KEY_FILE={path} "
+                    "and keep a copy offline, apart from the backups: without it, no restore can "
+                    "read the IBANs, incomes and justification files."
+                )
                 return
             if action == "rotate":
                 return self._rotate(Path(options["key_file"]))
@@ -55,8 +71,10 @@ class Command(BaseCommand):
     def _rotate(self, path: Path) -> None:
         configured = crypto._setting("GUICHET_FIELD_KEY_FILE")
         if not configured or Path(configured).resolve() != path.resolve():
-            raise CommandError(f"rotate FAILED: '{path}' is not the configured key file (GUICHET_FIELD_KEY_FILE="
-                               f"'{configured}'): the new key must be the one the service reads")
+            raise CommandError(
+                f"rotate FAILED: '{path}' is not the configured key file (GUICHET_FIELD_KEY_FILE="
+                f"'{configured}'): the new key must be the one the service reads"
+            )
         try:
             new, old = fieldkeys.add_key_to_file(path)
         except FileNotFoundError:
@@ -68,8 +86,10 @@ class Command(BaseCommand):
     def _reencrypt(self) -> None:
         report = fieldkeys.fieldkey_reencrypt(actor=Actor.cli(), now=timezone.now())
         values = sum(n for counts in report.columns.values() for n in counts.values())
-        self.stdout.write(f"re-encrypted under key {report.key_ids[0]}: {values} values, "
-                          f"{sum(report.files.values())} files")
+        self.stdout.write(
+            f"re-encrypted under key {report.key_ids[0]}: {values} values, "
+            f"{sum(report.files.values())} files"
+        )
         self._status()
 
     def _status(self) -> None:
@@ -82,8 +102,12 @@ class Command(BaseCommand):
         self.stdout.write(f"  uploaded files: {shown}")
         old = report.old_keys_in_use()
         if old:
-            self.stdout.write(f"still under other keys or not encrypted: {', '.join(sorted(old))}: "
-                              "run 'guichet fieldkey reencrypt'")
+            self.stdout.write(
+                f"still under other keys or not encrypted: {', '.join(sorted(old))}: "
+                "run 'guichet fieldkey reencrypt'"
+            )
         else:
-            self.stdout.write("everything is under the current key: older keys can be removed from the key "
-                              "file (keep them offline for older backups)")
+            self.stdout.write(
+                "everything is under the current key: older keys can be removed from the key "
+                "file (keep them offline for older backups)"
+            )
