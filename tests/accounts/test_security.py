@@ -16,7 +16,9 @@ from django.urls import reverse
 
 from tests.test_settings import run, settings_json
 
-PRODUCTION = {"SECRET_KEY": "k8#Qz!v2" * 8, "DEBUG": "0", "ALLOWED_HOSTS": "guichet.example.fr"}
+PRODUCTION = {"SECRET_KEY": "k8#Qz!v2" * 8, "DEBUG": "0", "ALLOWED_HOSTS": "guichet.example.fr",
+              # a field key (docs/security.md, "Encryption at rest"): without one, check fails (guichet.E101)
+              "GUICHET_FIELD_KEY": "guichet-field-key-1:" + "dGVzdC1vbmx5LWZpZWxkLWtleS0zMi1ieXRlcy0hISE="}
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 # Inline code a strict CSP blocks: a <script> without src (JSON data blocks are not run), a
