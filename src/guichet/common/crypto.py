@@ -61,6 +61,11 @@ class FieldKeyError(Exception):
     """The field key is missing, malformed, or not the one the data was encrypted with."""
 
 
+class NotEncryptedError(FieldKeyError):
+    """A stored value or file is still in clear: kept before encryption at rest, its migration
+    (values) or ``guichet fieldkey reencrypt`` (files) has not run yet."""
+
+
 # --- keys -----------------------------------------------------------------------------------------
 
 
@@ -211,7 +216,9 @@ def decrypt_bytes(blob: bytes, column: str, ring: Keyring | None = None) -> byte
     blob = bytes(blob)
     key_id = binary_key_id(blob)
     if key_id is None:
-        raise FieldKeyError(f"{column}: the stored value is not an encrypted value")
+        raise NotEncryptedError(
+            f"{column}: the stored value is not an encrypted value (not yet migrated?)"
+        )
     key = (ring or keyring()).get(key_id, column)
     try:
         return key.aead.decrypt(blob[8 : 8 + NONCE], blob[8 + NONCE :], column.encode())
@@ -238,9 +245,9 @@ def text_key_id(stored: str) -> str | None:
 
 
 def decrypt_text(stored: str, column: str, ring: Keyring | None = None) -> str:
-    key_id = text_key_id(stored)
+    key_id = text_key_id(stored) if isinstance(stored, str) else None
     if key_id is None:
-        raise FieldKeyError(
+        raise NotEncryptedError(
             f"{column}: the stored value is not an encrypted value (not yet migrated?)"
         )
     key = (ring or keyring()).get(key_id, column)
@@ -379,7 +386,9 @@ def file_key_id(head: bytes) -> str | None:
 def decrypt_file_bytes(blob: bytes, name: str, ring: Keyring | None = None) -> bytes:
     key_id = file_key_id(blob)
     if key_id is None:
-        raise FieldKeyError(f"file '{name}' is not encrypted (not yet migrated?)")
+        raise NotEncryptedError(
+            f"file '{name}' is not encrypted (kept before encryption at rest: run 'guichet fieldkey reencrypt')"
+        )
     key = (ring or keyring()).get(key_id, f"file '{name}'")
     start = len(FILE_MAGIC) + 4
     try:
