@@ -273,6 +273,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Request paths can carry personal data (file numbers, signed links): logged as their route.
+    "filters": {"withhold_paths": {"()": "guichet.common.logfilters.WithholdPaths"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
@@ -281,5 +283,9 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
         # django-axes names the account and address of a failed sign-in at INFO/WARNING.
         "axes": {"level": "ERROR"},
+        "django.request": {"filters": ["withhold_paths"]},
+        "django.security": {"filters": ["withhold_paths"]},
+        "django.security.csrf": {"filters": ["withhold_paths"]},
+        "django.server": {"filters": ["withhold_paths"]},
     },
 }

@@ -57,6 +57,10 @@ def validate_document(upload) -> tuple[str, str]:
             raise ValidationError(_("This image cannot be read. Please send another file."), code="bad_image") from exc
         finally:
             upload.seek(0)
+    # The name the family gave the file ("certificat-Lea-Dupont.pdf") is not kept: stored under a
+    # random name with the extension of what the file really is, it names nobody in the media
+    # folder, the database or a backup's manifest.
+    upload.name = f"{uuid.uuid4().hex}{kind[1]}"
     return kind
 
 
