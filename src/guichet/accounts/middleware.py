@@ -16,9 +16,12 @@ separate credential, created on the command line (see docs/security.md).
 from __future__ import annotations
 
 import re
+import threading
+from time import monotonic
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -36,26 +39,52 @@ def _anonymous() -> AnonymousUser:
     return user
 
 
-# Whether a user is staff, per process, for STAFF_TTL seconds: a family's request (the opening rush)
-# costs no role query. Staff pages always ask the database; a role granted or removed in this
-# process is seen at once (signals below), in the other processes within STAFF_TTL seconds.
+# Who holds a role, per process, for STAFF_TTL seconds: one query for everyone, so a family's
+# request (the opening rush: thousands of accounts, each seen once) costs no role query. Staff
+# pages always ask the database; a role granted or removed in this process is seen at once
+# (signals below), in the other processes within STAFF_TTL seconds.
 STAFF_TTL = 5.0
-_staff_seen: dict[int, tuple[float, bool]] = {}
+_role_holders: tuple[float, frozenset[int]] = (0.0, frozenset())
+_role_lock = threading.Lock()
+
+
+def _clear_holders() -> None:
+    global _role_holders
+    _role_holders = (0.0, frozenset())
 
 
 def _forget_staff(**_kwargs) -> None:
-    _staff_seen.clear()
+    # Now, and again once the change is committed: a thread that read the roles in between
+    # (before the commit) does not keep the old answer.
+    _clear_holders()
+    transaction.on_commit(_clear_holders)
+
+
+def _holders() -> frozenset[int]:
+    global _role_holders
+    expires, holders = _role_holders
+    if expires > monotonic():
+        return holders
+    with _role_lock:  # one query per process, not one per waiting thread
+        expires, holders = _role_holders
+        if expires <= monotonic():
+            from guichet.bookings.models import AgentRole
+
+            from .models import EditorRole, StaffRole
+
+            # The clock is read before the query: a grant committed during it is not missed.
+            until = monotonic() + STAFF_TTL
+            roles = [m.objects.order_by().values_list("user_id", flat=True)
+                     for m in (StaffRole, EditorRole, AgentRole)]
+            holders = frozenset(roles[0].union(*roles[1:]))
+            _role_holders = (until, holders)
+        return holders
 
 
 def _is_staff(user, path: str) -> bool:
-    from time import monotonic
-
-    seen = _staff_seen.get(user.pk)
-    if seen is not None and seen[0] > monotonic() and not STAFF_PATH.match(path):
-        return seen[1]
-    staff = is_staff_member(user)
-    _staff_seen[user.pk] = (monotonic() + STAFF_TTL, staff)
-    return staff
+    if STAFF_PATH.match(path):
+        return is_staff_member(user)
+    return user.is_active and (user.is_superuser or user.is_staff or user.pk in _holders())
 
 
 class StaffTwoFactorMiddleware:
@@ -63,7 +92,8 @@ class StaffTwoFactorMiddleware:
         from django.apps import apps
         from django.db.models.signals import post_delete, post_save
 
-        for model in ("accounts.StaffRole", "accounts.EditorRole", "bookings.AgentRole", "auth.User"):
+        # ``is_staff``/``is_superuser`` are read from the user row of each request: only roles.
+        for model in ("accounts.StaffRole", "accounts.EditorRole", "bookings.AgentRole"):
             for signal in (post_save, post_delete):
                 signal.connect(_forget_staff, sender=apps.get_model(model), dispatch_uid=f"staff-seen-{model}")
         self.get_response = get_response
