@@ -53,6 +53,15 @@ def _no_cached_gates():
 
 
 @pytest.fixture(autouse=True)
+def _no_remembered_role_holders():
+    """Each test starts with no role holders remembered (accounts.middleware keeps them a few
+    seconds): a rolled-back test leaves no signal, and SQLite reuses its primary keys."""
+    from guichet.accounts import middleware
+
+    middleware._clear_holders()
+
+
+@pytest.fixture(autouse=True)
 def _force_login_passes_the_second_factor(request, monkeypatch):
     """``client.force_login(staff)`` stands for a COMPLETE staff sign-in, second factor included:
     the session is marked as verified with a TOTP device of the user (created if needed). The real
