@@ -102,6 +102,7 @@ def test_create_reports_progress_and_a_summary_with_the_checkpoint(made):
     assert f"backup written: {made['archive']}" in out
     assert "  files        1" in out
     assert "  journal      5 entries in 1 chain(s)" in out
+    assert "  field key    key " in out and "NOT in the archive" in out  # a restore needs it too
     head = Entry.objects.get(chain=3, seq=5).hash
     assert f"chain 3 5 {head}" in out
     assert stat.S_IMODE(os.stat(made["archive"]).st_mode) == 0o600
@@ -227,6 +228,7 @@ def test_restore_reports_progress_and_a_summary(made):
     assert "row counts match the manifest" in text
     assert "journal verified: 5 entries in 1 chain(s), ending exactly at the manifest's checkpoint" in text
     assert f"restore OK into {target.describe()}" in text
+    assert "encrypted with the field key" in text and "GUICHET_FIELD_KEY_FILE" in text
     assert (media / "receipt.pdf").read_bytes() == b"%PDF receipt"
 
 

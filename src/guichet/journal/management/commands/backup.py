@@ -96,6 +96,8 @@ class Command(BaseCommand):
         self._say(f"  files        {len(m['media'])}")
         self._say(f"  journal      {cp.total} entries in {len(cp.chains)} chain(s)")
         self._say(f"  time         {sum(summary.seconds.values()):.1f} s")
+        self._say(f"  field key    {_field_keys()}: NOT in the archive (IBANs, incomes and files are "
+                  "encrypted with it); keep its copy with the backup key's")
         self._say("journal checkpoint (keep it apart from the archive):")
         self._say(cp.text().rstrip("\n"))
 
@@ -124,5 +126,18 @@ class Command(BaseCommand):
         t = summary.seconds
         self._say(f"  time         {t['total']:.1f} s (decrypt and check {t['decrypt']:.1f} s, database "
                   f"{t['database']:.1f} s, row counts and journal {t['check']:.1f} s)")
+        self._say(f"  field key    the IBANs, incomes and uploaded files are encrypted with the field key the "
+                  f"backed-up service had: start Guichet with that key file (GUICHET_FIELD_KEY_FILE; "
+                  f"configured here: {_field_keys()}); 'guichet check' says so if it is not the right one")
         for note in summary.notes:
             self._say(f"  note: {note}")
+
+
+def _field_keys() -> str:
+    """The configured field key ids, for the summaries (a restore needs the field key too)."""
+    from guichet.common.crypto import FieldKeyError, load_keyring
+
+    try:
+        return "key " + ", ".join(k.id for k in load_keyring().keys)
+    except FieldKeyError as e:
+        return f"none ({e})"
