@@ -34,6 +34,7 @@ from django.utils import timezone
 from guichet.accounts.models import StaffRole
 from guichet.billing import services as billing
 from guichet.bookings.models import AgentRole, Booking, Guardian, WaitlistEntry
+from guichet.common.canonical import digest
 from guichet.journal import backup as bk
 from guichet.journal.models import Entry
 from guichet.status import services as status
@@ -442,6 +443,11 @@ def test_the_canary_never_reaches_logs_journal_backup_manifest_or_error_pages(
             f"journal {entry['operation']}", json.dumps(entry, default=str, ensure_ascii=False)
         )
     assert Entry.objects.count() > 30
+    # A payload is kept only as its digest: an unkeyed hash of a guessable payload (an address
+    # alone) would tell whoever holds a dump that this address signed up or was invited.
+    digests = set(Entry.objects.values_list("payload_digest", flat=True))
+    addresses = [EMAIL, SUBSCRIBER, f"{CANARY.lower()}.second@example.org", f"{CANARY.lower()}.compta@example.org"]
+    hits += [f"journal payload digest of {a}" for a in addresses if digest({"email": a}) in digests]
     hits += _hits("backup manifest", manifest)
     for what, text in outputs:
         hits += _hits(f"output of {what}", text)

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from guichet.common.actor import Actor
+from guichet.common.crypto import blind_index
 from guichet.journal.services import journal_append
 
 VERIFY_SALT = "guichet.accounts.verify-email"
@@ -68,7 +69,8 @@ def family_signup(*, email: str, password: str, actor: Actor, now=None) -> None:
                 # sends the link; this one answers the same page and sends nothing more.
                 return
             journal_append(actor=actor, operation="accounts.family.signup", objects=[user],
-                           payload={"email": email}, details={"user": user.pk}, now=now)
+                           payload={"email": blind_index("accounts.email", email)}, details={"user": user.pk},
+                           now=now)
             link = _url(reverse("accounts:verify-email", args=[verification_token(user)]))
             transaction.on_commit(lambda: _in(language, _send, "verify", email, link=link))
             return

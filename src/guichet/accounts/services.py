@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from guichet.catalog.models import Organisation, Portal, Service
 from guichet.common.actor import Actor
+from guichet.common.crypto import blind_index
 from guichet.journal.services import journal_append
 
 from .models import ApiToken, EditorRole, StaffRole
@@ -124,7 +125,7 @@ def editor_add(
         )
         journal_append(
             actor=actor, operation="accounts.editor.add", objects=[user, role],
-            payload={"email": email, "portal": portal.slug, "organisation": getattr(organisation, "slug", None),
+            payload={"email": blind_index("accounts.email", email), "portal": portal.slug, "organisation": getattr(organisation, "slug", None),
                      "service": getattr(service, "slug", None)},
             details={"user_created": user_created, "role_created": role_created,
                      "password_set": password is not None or generated is not None,
@@ -270,7 +271,7 @@ def role_add(
         if changed or created:
             journal_append(
                 actor=actor, operation="accounts.role.add", objects=[user],
-                payload={"email": email, "kind": kind, "organisation": organisation.slug, "site": site_slug},
+                payload={"email": blind_index("accounts.email", email), "kind": kind, "organisation": organisation.slug, "site": site_slug},
                 details={"kind": kind, "user": user.pk, "user_created": created, "site": site.pk if site else None},
                 organisation_id=organisation.pk, now=now,
             )

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from guichet.common.actor import Actor
+from guichet.common.crypto import blind_index
 from guichet.journal.services import journal_append
 
 from .models import Guardian, Household
@@ -83,7 +84,7 @@ def guardian_invite(*, household: Household, inviter, email: str, actor: Actor, 
 
     with transaction.atomic():
         journal_append(actor=actor, operation="bookings.guardian.invite", objects=[household],
-                       payload={"email": email}, details={"household": household.pk},
+                       payload={"email": blind_index("accounts.email", email)}, details={"household": household.pk},
                        organisation_id=household.organisation_id, now=now)
         transaction.on_commit(send)
     return link
