@@ -254,6 +254,23 @@ def test_invalid_operations_list_every_error_with_its_path(client, portal):
     assert ChangeSet.objects.count() == 1  # only the seed's
 
 
+@pytest.mark.parametrize("state", ["suspended", "degraded"])
+def test_a_disrupted_row_must_say_what_to_do_instead(client, portal, state):
+    before = (ChangeSet.objects.count(), Entry.objects.count())
+    for instead in ({}, {"instead": ""}, {"instead": "   "}):
+        ops = [{"op": "availability.set", "incident": "attaque", "service": "affaires-generales", "procedure": "cni",
+                "state": state, "explanation": "Fermé.", **instead}]
+        response = _create(client, ops=ops)
+        assert response.status_code == 422
+        ((path, message),) = _errors(response)
+        assert path == "operations[0].instead" and message.startswith("required when the state is degraded or")
+    assert (ChangeSet.objects.count(), Entry.objects.count()) == before
+    # A procedure that works normally needs no alternative.
+    normal = [{"op": "availability.set", "incident": "attaque", "service": "affaires-generales", "procedure": "cni",
+               "state": "normal"}]
+    assert _create(client, ops=normal).status_code == 201
+
+
 def test_unknown_reference_fails_at_publish_with_its_path(client, portal):
     ops = [{"op": "availability.set", "incident": "attaque", "service": "piscine", "procedure": "x", "state": "normal"}]
     cs = _create(client, ops=ops).json()

@@ -26,7 +26,7 @@ BASE = [
     {"op": "incident.set", "organisation": "ville", "slug": "cyber", "title": "Cyberattaque",
      "started_at": "2024-04-01T08:00:00+02:00"},
 ]
-ROW = {"op": "availability.set", "incident": "cyber", "service": "eau", "procedure": "factures", "state": "suspended"}
+ROW = {"op": "availability.set", "incident": "cyber", "service": "eau", "procedure": "factures", "state": "suspended", "instead": "Au guichet."}
 UPDATE = {"op": "update.post", "incident": "cyber", "key": "u1", "published_at": "2024-05-22T09:00:00+02:00",
           "body": "Point de situation"}
 

@@ -475,6 +475,23 @@ def test_service_errors_land_on_the_right_field(client_for, editor, portal):
     assert counts() == before
 
 
+@pytest.mark.parametrize("state", ["suspended", "degraded"])
+def test_a_disrupted_row_without_what_to_do_instead_is_refused_on_that_field(client_for, editor, portal, state):
+    c = client_for(editor)
+    before = counts()
+    for instead in ("", "  \n "):
+        response = post_form(c, "availability", {**AVAILABILITY, "state": state, "instead": instead})
+        assert response.status_code == 400
+        errors = _field_errors(response)
+        assert list(errors) == ["instead"]
+        with translation.override("fr"):
+            assert "Dites quoi faire à la place" in errors["instead"][0]
+    assert counts() == before
+    # Works normally: nothing to do instead, accepted.
+    response = post_form(c, "availability", {**AVAILABILITY, "state": "normal", "instead": ""}, idem="1" * 32)
+    assert response.status_code == 302
+
+
 def test_forms_need_an_incident_first(client_for, editor, portal):
     Incident.objects.update(ended_at=timezone.now())
     response = client_for(editor).get(edit_url("availability"))

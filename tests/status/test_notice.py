@@ -57,7 +57,17 @@ SMALL = textwrap.dedent("""\
                 channel: online
                 state: suspended
                 contacts: [accueil-tel]
+                instead: Demandez vos actes à l'accueil de la mairie.
     """)
+
+
+def test_a_disrupted_row_without_what_to_do_instead_names_its_line_and_field():
+    text = edit(SMALL, "            instead: Demandez vos actes à l'accueil de la mairie.\n", "")
+    (err,) = errors_of(text, "small.yaml")
+    assert err.startswith("small.yaml:")
+    assert "incidents[0].services[0].availability[0].instead: required when the state is degraded or suspended" in err
+    # The same row working normally needs nothing instead.
+    assert load_notice(edit(text, "state: suspended", "state: normal"), "small.yaml")
 
 
 def seed_text(name: str) -> str:
@@ -329,11 +339,11 @@ def test_remove_true_takes_a_row_and_a_service_off_the_page(db):
     import_notice(REMOVAL_BASE + """\
       - service: eau
         availability:
-          - {procedure: factures, state: suspended}
-          - {procedure: accueil, channel: phone, state: degraded}
+          - {procedure: factures, state: suspended, instead: Payez plus tard.}
+          - {procedure: accueil, channel: phone, state: degraded, instead: Écrivez-nous.}
       - service: etat-civil
         availability:
-          - {procedure: actes, state: degraded}
+          - {procedure: actes, state: degraded, instead: Venez en mairie.}
 """, "first.yaml")
     import_notice(REMOVAL_BASE + """\
       - service: eau

@@ -54,7 +54,7 @@ INCIDENT = [
     {"op": "availability.set", "incident": "cyber", "service": "etat-civil", "procedure": "acte-naissance",
      "channel": "online", "state": "suspended", "instead": "Au guichet", "contacts": ["standard"]},
     {"op": "availability.set", "incident": "cyber", "service": "etat-civil", "procedure": "acte-naissance",
-     "channel": "counter", "state": "degraded", "explanation": "Sur papier"},
+     "channel": "counter", "state": "degraded", "instead": "Au guichet.", "explanation": "Sur papier"},
     {"op": "target.set", "incident": "cyber", "service": "etat-civil", "precision": "period",
      "earliest": "2024-06-01", "latest": "2024-06-30", "text": "courant juin"},
 ]
@@ -100,7 +100,7 @@ def test_a_bad_reference_in_the_last_operation_changes_nothing(portal):
         {**INCIDENT[0], "title": "Cyberattaque (mise à jour)"},
         {**INCIDENT[2], "state": "normal"},
         {"op": "service.set", "organisation": "ville", "slug": "sports", "name": "Sports"},
-        {"op": "availability.set", "incident": "cyber", "service": "piscine", "procedure": "x", "state": "suspended"},
+        {"op": "availability.set", "incident": "cyber", "service": "piscine", "procedure": "x", "state": "suspended", "instead": "Au guichet."},
     ]
     with pytest.raises(OperationsInvalid) as e:
         apply(portal, bad, LATER)
@@ -247,7 +247,7 @@ def test_an_organisation_can_require_approval_for_its_own_services(portal, edito
     Organisation.objects.filter(slug="agglo").update(requires_approval=True)
     ops = [{**INCIDENT[0], "organisation": "agglo"},
            {"op": "availability.set", "incident": "cyber", "service": "dechets", "procedure": "bacs",
-            "state": "degraded"}]
+            "state": "degraded", "instead": "Au guichet."}]
     assert publish(draft(portal, alice, ops), alice).status == ChangeSet.Status.PENDING
     # The city's own services are not held back.
     assert publish(draft(portal, alice, INCIDENT), alice).status == ChangeSet.Status.PUBLISHED
@@ -306,7 +306,7 @@ def test_a_service_editor_edits_only_that_service(portal):
     apply(portal, INCIDENT[:1])
     clerk = editor(portal, "clerk", service=Service.objects.get(slug="etat-civil"))
     mine = [{"op": "availability.set", "incident": "cyber", "service": "etat-civil",
-             "procedure": "acte-naissance", "state": "degraded"}]
+             "procedure": "acte-naissance", "state": "degraded", "instead": "Au guichet."}]
     publish(draft(portal, clerk, mine), clerk)
     assert Availability.objects.get().state == "degraded"
 
@@ -327,10 +327,10 @@ def test_an_organisation_editor_edits_its_services_not_the_others(portal):
     apply(portal, INCIDENT[:1])
     city = editor(portal, "city", organisation=Organisation.objects.get(slug="ville"))
     draft(portal, city, [{"op": "availability.set", "incident": "cyber", "service": "urbanisme",
-                          "procedure": "permis", "state": "suspended"}])
+                          "procedure": "permis", "state": "suspended", "instead": "Au guichet."}])
     with pytest.raises(PermissionDenied):
         draft(portal, city, [{"op": "availability.set", "incident": "cyber", "service": "dechets",
-                              "procedure": "bacs", "state": "suspended"}])
+                              "procedure": "bacs", "state": "suspended", "instead": "Au guichet."}])
 
 
 def test_no_role_no_change_and_roles_do_not_cross_portals(portal):
@@ -348,7 +348,7 @@ def test_an_editor_who_lost_the_role_cannot_publish_the_draft(portal):
     apply(portal, INCIDENT[:1])
     clerk = editor(portal, "clerk2", service=Service.objects.get(slug="etat-civil"))
     cs = draft(portal, clerk, [{"op": "availability.set", "incident": "cyber", "service": "etat-civil",
-                                "procedure": "acte-naissance", "state": "degraded"}])
+                                "procedure": "acte-naissance", "state": "degraded", "instead": "Au guichet."}])
     EditorRole.objects.filter(user=clerk).delete()
     with pytest.raises(PermissionDenied):
         publish(cs, clerk)

@@ -35,7 +35,7 @@ from .models import (
     RestorationTarget,
     State,
 )
-from .operations import OpError
+from .operations import NEEDS_INSTEAD, OpError
 
 PARIS = ZoneInfo("Europe/Paris")
 IDEM_RE = re.compile(r"[0-9a-f]{32}")
@@ -342,6 +342,15 @@ class AvailabilityForm(ManageForm):
                         "contacts": list(row.contacts.values_list("key", flat=True)),
                     })
         return out
+
+    def clean(self):
+        data = super().clean()
+        if data.get("state") in NEEDS_INSTEAD and not (data.get("instead") or "").strip():
+            self.add_error("instead", _(
+                "Say what to do instead: a procedure that is suspended or disrupted needs it (another "
+                "channel, whom to call, where to go), or write that there is no alternative for now."
+            ))
+        return data
 
     def operations(self) -> list[dict]:
         d = self.cleaned_data

@@ -546,7 +546,7 @@ def parse_notice(text: str, source: str = "notice") -> Notice:
                fields={"organisation": (org, org_key)})
 
     # Field-level checks (types, allowed values, hours...) are those of the operations themselves.
-    _cleaned, op_errors = validate_operations(r.operations)
+    _cleaned, op_errors = validate_operations(r.operations, editorial=True)
     problems = list(dict.fromkeys(r.problems + [_locate(r.origins, e, source) for e in op_errors]))
     if problems:
         raise NoticeError(problems)

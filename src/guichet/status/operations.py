@@ -105,6 +105,13 @@ SPEC: dict[str, dict[str, tuple[Any, bool]]] = {
     },
 }
 
+# A procedure that is suspended or degraded must tell the public what to do instead.
+NEEDS_INSTEAD = (State.DEGRADED, State.SUSPENDED)
+INSTEAD_REQUIRED = (
+    "required when the state is degraded or suspended: say what people can do instead "
+    "(another channel, whom to call, where to go), or that there is no alternative for now"
+)
+
 MAX_STR = 300
 MAX_TEXT = 5000
 
@@ -181,8 +188,14 @@ def _clean_value(kind: Any, value: Any, path: str, errors: list[OpError]) -> Any
     raise AssertionError(kind)
 
 
-def validate_operations(operations: Any) -> tuple[list[dict], list[OpError]]:
-    """Check every operation's shape; return the cleaned operations and every error found."""
+def validate_operations(operations: Any, *, editorial: bool = False) -> tuple[list[dict], list[OpError]]:
+    """Check every operation's shape; return the cleaned operations and every error found.
+
+    ``editorial``: also apply the rules for what an editor submits (a draft, through the editor or
+    the API, or a notice file): a degraded or suspended row says what to do instead. They are
+    not applied again when a saved draft is published, so a draft saved before a rule existed
+    still publishes.
+    """
     errors: list[OpError] = []
     if not isinstance(operations, list):
         return [], [OpError("operations", "expected a list of operations")]
@@ -206,6 +219,8 @@ def validate_operations(operations: Any) -> tuple[list[dict], list[OpError]]:
                     errors.append(OpError(f"{path}.{field}", "required"))
                 continue
             out[field] = _clean_value(kind, op[field], f"{path}.{field}", errors)
+        if editorial and name == "availability.set" and out.get("state") in NEEDS_INSTEAD and not out.get("instead"):
+            errors.append(OpError(f"{path}.instead", INSTEAD_REQUIRED))
         if name == "target.set" and not errors:
             if out["precision"] == "exact" and not out.get("earliest"):
                 errors.append(OpError(f"{path}.earliest", "an exact target needs its date"))

@@ -252,7 +252,7 @@ def poster_context(state: PageState, detail: str = "full") -> dict:
     }
 
 
-DENSITIES = ("roomy", "comfortable", "compact", "dense")
+DENSITIES = ("roomy", "comfortable", "compact", "dense", "tight")
 
 
 def render_poster_html(*, portal: Portal, now: dt.datetime, language: str, density: str = "compact") -> str:

@@ -448,7 +448,7 @@ def changeset_create(
         existing = ChangeSet.objects.filter(portal=portal, idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
-    cleaned, errors = validate_operations(operations)
+    cleaned, errors = validate_operations(operations, editorial=True)
     if errors:
         raise OperationsInvalid(errors)
     if not cleaned:
@@ -480,7 +480,7 @@ def changeset_append(
 
     Retrying with the same ``idempotency_key`` adds nothing the second time.
     """
-    cleaned, errors = validate_operations(operations)
+    cleaned, errors = validate_operations(operations, editorial=True)
     if errors:
         raise OperationsInvalid(errors)
     if not cleaned:
