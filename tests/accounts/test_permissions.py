@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 
 import pytest
@@ -60,6 +61,8 @@ COVERED: dict[str, tuple[str, ...] | str] = {
     **{f"api:{n}": API_FAMILY for n in ("household_me", "household_calendar", "basket_post", "basket_get",
                                         "booking_cancel")},
     **{f"api:{n}": API_AGENT for n in ("agent_book", "attendance_get", "attendance_post", "fill_rates")},
+    **{f"api:{n}": HERE + "test_api_a_family_cannot_answer_another_familys_offer"
+       for n in ("waitlist_accept", "waitlist_decline")},
     **{f"accounts:{n}": HERE.replace("test_permissions", "test_personal_data") + (
         "test_a_family_downloads_its_own_data_only" if n.startswith("family") else
         "test_an_agent_of_another_town_sees_no_request")
@@ -286,6 +289,31 @@ def test_api_a_family_cannot_reach_another_family(world, client):
         assert client.get("/api/v1/bookings/agent/fill-rates", {
             "activity": world.activity.pk, "from": "2024-12-01", "to": "2024-12-31"}).status_code == 403
         assert _state()[0] == before[0] and _state()[3] == before[3]
+
+
+def test_api_a_family_cannot_answer_another_familys_offer(world, client):
+    with time_machine.travel(BEFORE, tick=False):
+        town = Town(world)
+        entry = WaitlistEntry.objects.create(
+            organisation=world.org, household=town.hh_b, child=town.child_b, session=town.session,
+            unit=world.units["journee"], requested_at=BEFORE, status="offered", offered_at=BEFORE,
+            offer_expires_at=BEFORE + dt.timedelta(days=1))
+        before = _state()
+        for user in (town.parent_a, town.agent):  # another family; an agent is no family
+            client.force_login(user)
+            for answer in ("accept", "decline"):
+                r = client.post(f"/api/v1/bookings/waitlist/{entry.pk}/{answer}", content_type="application/json",
+                                HTTP_X_CSRFTOKEN=_csrf(client))
+                assert r.status_code == 404, (user.email, answer, r.content)
+        entry.refresh_from_db()
+        assert entry.status == "offered" and _state() == before
+        # Control: the family it was offered to declines it.
+        client.force_login(town.parent_b)
+        r = client.post(f"/api/v1/bookings/waitlist/{entry.pk}/decline", content_type="application/json",
+                        HTTP_X_CSRFTOKEN=_csrf(client))
+        assert r.status_code == 200, r.content
+        entry.refresh_from_db()
+        assert entry.status != "offered"
 
 
 def test_api_an_agent_cannot_act_for_another_organisation(world, client):
