@@ -90,12 +90,28 @@ def test_the_gate_is_open_with_nothing_configured_and_without_a_query(world, par
         assert gates.waitlist_accept_gate(entry=entry, now=BEFORE).open
 
 
-def test_the_counter_still_books_the_offered_place_for_the_family(world, parent):
+def test_the_counter_books_the_offered_place_for_the_family(world, parent):
+    """An agent's booking for the child takes the place held for its offer (the session is
+    full for everybody else) and accepts the offer."""
     hh, child, _client, _auth = parent
-    _session, entry = offered(world, hh, child)
+    session, entry = offered(world, hh, child)
     set_state(world, "inscriptions", "suspended")
-    booking = bookings.waitlist_accept(entry=entry, actor=AGENT, now=BEFORE)
-    assert booking.status == "booked"
+    booking = bookings.booking_create_by_agent(household=hh, child=child, session=session, unit="journee",
+                                               actor=AGENT, now=BEFORE, reason="")
+    assert booking.status == "booked" and booking.channel == "agent"
+    entry.refresh_from_db()
+    assert entry.status == "accepted"
+    assert list(session.parts.values_list("booked", flat=True)) == [1, 1, 1]  # the held place, not another
+
+
+def test_without_an_offer_the_counter_finds_the_day_full(world, parent):
+    hh, child, _client, _auth = parent
+    session, _entry = offered(world, hh, child)
+    other, (other_child,) = world.household()
+    with pytest.raises(bookings.BookingError) as exc:
+        bookings.booking_create_by_agent(household=other, child=other_child, session=session, unit="journee",
+                                         actor=AGENT, now=BEFORE, reason="")
+    assert exc.value.code == "full"
 
 
 def test_the_api_accept_is_gated_too(world, parent):

@@ -1088,7 +1088,9 @@ def booking_create_by_agent(
     *, household: Household, child: Child, session: Session, unit, actor: Actor, now: dt.datetime, reason: str
 ) -> Booking:
     """An agent books for a family, also after the booking deadline (then ``reason`` is
-    required and recorded). Capacity is still enforced."""
+    required and recorded). Capacity is still enforced. A place offered to this child from the
+    waiting list for this session and unit is the one taken (the offer is accepted at the
+    counter: the way to take it while online booking is suspended)."""
     _check_now(now)
     reason = str(reason or "").strip()
     with transaction.atomic(durable=True):
@@ -1100,25 +1102,35 @@ def booking_create_by_agent(
             raise BookingError(
                 "reason_required", _("Booking after the deadline: give the reason."), "reason"
             )
-        try:
-            _take(session, unit)
-        except _Full:
-            raise BookingError("full", _("No place left on this day."), "session") from None
+        offer = (
+            WaitlistEntry.objects.select_for_update()
+            .filter(child=child, session=session, unit=unit, status=WaitlistEntry.Status.OFFERED).first()
+        )
+        if offer is None:
+            try:
+                _take(session, unit)
+            except _Full:
+                raise BookingError("full", _("No place left on this day."), "session") from None
         try:
             with transaction.atomic():
                 booking = Booking.objects.create(
                     organisation_id=household.organisation_id, household=household, child=child, session=session,
-                    activity_id=session.activity_id, date=session.date, unit=unit, booked_at=now, after_deadline=after, reason=reason[:300], channel="agent",
-                    actor_ref=actor.ref,
+                    activity_id=session.activity_id, date=session.date, unit=unit, booked_at=now,
+                    after_deadline=after, reason=reason[:300], channel="agent", actor_ref=actor.ref,
                 )
         except IntegrityError:  # booked meanwhile (another agent, the queue, an offer)
             raise _already_booked(_booked_that_day(child.pk, session), session) from None
+        if offer is not None:  # the held place is now this booking (the counter is unchanged)
+            offer.status = WaitlistEntry.Status.ACCEPTED
+            offer.save(update_fields=["status"])
         WaitlistEntry.objects.filter(child=child, session=session, status=WaitlistEntry.Status.WAITING).update(
             status=WaitlistEntry.Status.WITHDRAWN
         )
         journal_append(
-            actor=actor, operation="bookings.booking.create_by_agent", objects=[booking, session, household],
-            details={"after_deadline": after}, organisation_id=household.organisation_id, now=now,
+            actor=actor, operation="bookings.booking.create_by_agent",
+            objects=[booking, session, household, *([offer] if offer is not None else [])],
+            details={"after_deadline": after, "offer_accepted": offer is not None},
+            organisation_id=household.organisation_id, now=now,
         )
     return booking
 
