@@ -14,6 +14,7 @@ hour, PDF size, peak RSS; and projects the time for 20,000 invoices on one and t
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import resource
 import sys
@@ -36,6 +37,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="guichet-bench-pdf-")
     os.environ.update({"DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3", "SECRET_KEY": "bench-only",
                        "GUICHET_DATA_DIR": tmp, "DJANGO_SETTINGS_MODULE": "guichet.settings",
+                       "GUICHET_FIELD_KEY": base64.b64encode(os.urandom(32)).decode(),  # throw-away field key
                        "GUICHET_TASKS_BACKEND": "django_tasks.backends.immediate.ImmediateBackend"})
     import django
 

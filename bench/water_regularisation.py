@@ -21,6 +21,7 @@ and checks the invariants afterwards (balance = total - collected on every invoi
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import os
 import resource
@@ -85,6 +86,7 @@ def setup(admin_url: str) -> str:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("SECRET_KEY", secrets.token_hex(32))
     os.environ["DEBUG"] = "0"
+    os.environ.setdefault("GUICHET_FIELD_KEY", base64.b64encode(os.urandom(32)).decode())  # throw-away field key
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guichet.settings")
     import django
 

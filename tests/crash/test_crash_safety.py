@@ -167,6 +167,7 @@ def test_killing_the_app_server_then_postgres_loses_nothing_acknowledged(private
     verify = subprocess.run([sys.executable, "-m", "guichet.cli", "journal", "verify"], cwd=ROOT, capture_output=True,
                             timeout=60, env={**os.environ, "DATABASE_URL": c.url(DB), "DEBUG": "0",
                                              "SECRET_KEY": settings.SECRET_KEY,
+                                             "GUICHET_INSECURE_DEV_KEY": "1",  # field key: the tests' own
                                              "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"})
     assert verify.returncode == 0 and b"journal OK" in verify.stdout, verify.stdout[-2000:] + verify.stderr[-2000:]
 
