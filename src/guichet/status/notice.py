@@ -38,6 +38,10 @@ from .models import (
 from .operations import SPEC, OperationsInvalid, OpError, validate_operations
 
 FORMAT = "guichet-notice/1"
+UNATTACHED_CONTACT = (
+    "contact '%s' is attached to no service and named by no availability row: it is shown nowhere "
+    "on the page (give it a service, or name it in a row's contacts)"
+)
 SUPPORTED_FORMATS = (FORMAT,)
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -184,6 +188,16 @@ class Notice:
     def locate(self, errors: list[OpError]) -> list[NoticeProblem]:
         """Translate errors on ``operations[i].field...`` into document lines and paths."""
         return [_locate(self.origins, e, self.source) for e in errors]
+
+    def warnings(self) -> list[NoticeProblem]:
+        """What loads but is probably a mistake: a contact attached to no service and named by
+        no availability row is shown nowhere on the page."""
+        named = {key for op in self.operations if op["op"] == "availability.set" for key in op.get("contacts") or []}
+        out = []
+        for op, origin in zip(self.operations, self.origins, strict=True):
+            if op["op"] == "contact.set" and not op.get("service") and op.get("key") not in named:
+                out.append(NoticeProblem(self.source, origin.line, f"{origin.path}.key", UNATTACHED_CONTACT % op["key"]))
+        return out
 
 
 _OP_PATH = re.compile(r"^operations\[(\d+)\](?:\.([A-Za-z_]+))?(.*)$")

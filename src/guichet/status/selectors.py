@@ -209,3 +209,18 @@ def banner(portal: Portal, now: dt.datetime) -> dict | None:
         .distinct()
     )
     return {"incidents": incidents, "services": list(affected)}
+
+
+def contacts_shown_nowhere(portal: Portal) -> list[ContactPoint]:
+    """Contacts of the page attached to no service and named by no availability row: the public
+    pages never show them (``guichet status import`` and the editor's dashboard warn about them)."""
+    named = (
+        Availability.objects.filter(organisation__portal=portal, contacts__isnull=False)
+        .values_list("contacts", flat=True)
+    )
+    return list(
+        ContactPoint.objects.filter(organisation__portal=portal, service__isnull=True)
+        .exclude(pk__in=named)
+        .select_related("organisation")
+        .order_by("organisation__position", "position", "pk")
+    )

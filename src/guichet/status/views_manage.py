@@ -55,7 +55,7 @@ from .models import (
     State,
 )
 from .operations import OperationsInvalid, OpError
-from .selectors import page_state
+from .selectors import contacts_shown_nowhere, page_state
 
 OPEN = (ChangeSet.Status.DRAFT, ChangeSet.Status.PENDING)
 
@@ -295,6 +295,7 @@ def portal(request, portal):
         "can_create_incident": bool(ctx.organisations),
         "portal_wide": ctx.portal_wide,
         "scoped_services": None if ctx.portal_wide else ctx.services,
+        "contacts_shown_nowhere": contacts_shown_nowhere(p) if ctx.portal_wide else [],
     })
 
 

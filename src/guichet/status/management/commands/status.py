@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from guichet.catalog.models import Portal
 from guichet.common.actor import Actor
-from guichet.status.notice import NoticeError, dump_notice, import_notice, parse_notice
+from guichet.status.notice import (
+    UNATTACHED_CONTACT,
+    NoticeError,
+    dump_notice,
+    import_notice,
+    parse_notice,
+)
+from guichet.status.selectors import contacts_shown_nowhere
 
 
 def _read(path: str) -> str:
@@ -84,6 +91,8 @@ class Command(BaseCommand):
                 failed += len(e.errors)
                 continue
             self.stdout.write(f"{path}: OK, page '{notice.portal}': {_summary(notice.operations)}")
+            for warning in notice.warnings():
+                self.stderr.write(f"warning: {warning}")
         if failed:
             raise CommandError(f"{failed} problem{'s' if failed > 1 else ''} found", returncode=2)
 
@@ -97,6 +106,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"{path}: published on page '{cs.portal.slug}': {_summary(cs.operations)}"
             ))
+            for contact in contacts_shown_nowhere(cs.portal):
+                self.stderr.write(f"warning: page '{cs.portal.slug}': " + UNATTACHED_CONTACT % contact.key)
 
     def do_dump(self, portal, output=None, **options):
         text = dump_notice(_portal(portal))
