@@ -554,8 +554,17 @@ def migration_encrypt(*columns: tuple[str, str, str]):
         for table, column, label in columns:
             if _has_values(conn, table, column):
                 decrypt_column(conn, table, column, label, ring=load_keyring())
+        _fire_deferred_checks(conn)  # the column type changes next, in the same transaction
 
     return forward, backward
+
+
+def _fire_deferred_checks(connection) -> None:
+    """PostgreSQL refuses to ALTER a table with deferred foreign-key checks still queued by an
+    UPDATE in the same transaction ("pending trigger events"): run them now."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def _has_values(connection, table: str, column: str) -> bool:
