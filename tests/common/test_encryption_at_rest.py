@@ -24,6 +24,7 @@ from guichet.billing.models import HouseholdQuotient
 from guichet.common import crypto, fieldkeys
 from guichet.water.models import Creditor, DebitRun, Mandate
 from tests.billing import factories as bf
+from tests.bookings.test_views_family import family, world  # noqa: F401 - fixtures
 from tests.water.conftest import ACTOR, TARIFF_2023, at, debit_month, monthly_payer, org  # noqa: F401 - org: fixture
 
 # Canaries: values that appear nowhere else, with a valid IBAN checksum.
@@ -293,7 +294,9 @@ def test_the_migration_encrypts_clear_values_and_its_reverse_restores_them(org):
     monthly_payer(org, "C-m", iban=IBAN)
     with connection.cursor() as cursor:
         cursor.execute("UPDATE water_mandate SET iban = %s", [IBAN])  # as before the migration
-    assert check_messages() == []  # a clear value is what migrate encrypts: no reason to stop migrate
+    assert (
+        check_messages() == []
+    )  # a clear value is what migrate encrypts: no reason to stop migrate
     forward, backward = crypto.migration_encrypt(("water_mandate", "iban", "water.mandate.iban"))
 
     class Editor:
@@ -327,3 +330,35 @@ def test_the_quotient_journal_payload_is_a_keyed_digest(db):
     entry = Entry.objects.get(operation="billing.quotient.record")
     guesses = {digest({"quotient": QUOTIENT, "resources_cents": None, "children": None})}
     assert entry.payload_digest not in guesses and str(QUOTIENT) not in str(entry.details)
+
+
+def test_a_justification_uploaded_by_a_family_is_encrypted_on_disk_and_downloaded_plain(
+    world,  # noqa: F811 - fixture
+    family,  # noqa: F811 - fixture
+    tmp_path,
+    settings,
+):
+    import time_machine
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from guichet.bookings.models import Booking, Justification
+    from tests.bookings.test_views_family import BEFORE, LATE, book
+
+    settings.MEDIA_ROOT = tmp_path
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\n% canary certificate 5c1e7a\ntrailer<<>>\n%%EOF\n"
+    session = world.session()
+    with time_machine.travel(BEFORE, tick=False):
+        book(family, session)
+    booking = Booking.objects.get()
+    with time_machine.travel(LATE, tick=False):
+        family.client.post(family.url(f"reservations/{booking.pk}/annuler/"))
+        r = family.client.post(
+            family.url(f"reservations/{booking.pk}/justificatif/"),
+            {"kind": "medical", "document": SimpleUploadedFile("certificat.pdf", pdf)},
+        )
+        assert r.status_code == 200
+        j = Justification.objects.get()
+        got = family.client.get(family.url(f"justificatifs/{j.pk}/document/"))
+    assert b"".join(got.streaming_content) == pdf
+    on_disk = (tmp_path / j.document.name).read_bytes()
+    assert on_disk.startswith(crypto.FILE_MAGIC) and b"canary" not in on_disk
