@@ -362,3 +362,22 @@ def test_a_justification_uploaded_by_a_family_is_encrypted_on_disk_and_downloade
     assert b"".join(got.streaming_content) == pdf
     on_disk = (tmp_path / j.document.name).read_bytes()
     assert on_disk.startswith(crypto.FILE_MAGIC) and b"canary" not in on_disk
+
+
+@pytest.mark.django_db
+def test_data_of_a_development_install_moves_to_a_real_key_as_the_message_says(tmp_path):
+    town, _site, _acts = bf.town()
+    bf.quotient(bf.household(town), dt.date(2024, 1, 1), QUOTIENT)  # under the development key
+    path = key_file(tmp_path)
+    with override_settings(**{**NO_KEY, "GUICHET_FIELD_KEY_FILE": str(path)}):
+        (message,) = [m for m in check_messages() if m.startswith("guichet.E102")]
+        assert "public development key" in message
+        line = message.split("add the line '")[1].split("'")[0]
+        path.write_text(path.read_text() + line + "\n")
+        call_command("fieldkey", "reencrypt", stdout=open(os.devnull, "w"))  # noqa: SIM115
+        assert fieldkey_ids_in_use() == {fieldkeys.status().key_ids[0]}
+        assert HouseholdQuotient.objects.get().quotient == QUOTIENT
+
+
+def fieldkey_ids_in_use() -> set[str]:
+    return {k for counts in fieldkeys.status().columns.values() for k in counts}

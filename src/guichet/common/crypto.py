@@ -90,10 +90,19 @@ class Keyring:
         for key in self.keys:
             if key.id == key_id:
                 return key
+        dev = key_id == key_id_of(INSECURE_DEV_KEY)
         raise FieldKeyError(
-            f"{column}: encrypted with field key {key_id}, which is not among the keys of {self.source} "
-            f"({', '.join(k.id for k in self.keys)}): configure the key the data was encrypted with "
-            "(see 'guichet fieldkey status')"
+            f"{column}: encrypted with field key {key_id}"
+            + (" (the public development key)" if dev else "")
+            + f", which is not among the keys of {self.source} ({', '.join(k.id for k in self.keys)}): "
+            + (
+                "add the line 'guichet-field-key-1:"
+                + base64.b64encode(INSECURE_DEV_KEY).decode()
+                + "' below "
+                "the current key in the key file, then run 'guichet fieldkey reencrypt'"
+                if dev
+                else "configure the key the data was encrypted with (see 'guichet fieldkey status')"
+            )
         )
 
 
