@@ -95,3 +95,19 @@ def test_an_agent_of_another_town_sees_no_request(client, town):
     assert client.post(reverse("accounts:staff-erasure", args=["autre", req.pk])).status_code == 404
     req.refresh_from_db()
     assert req.status == "open"
+
+
+def test_the_download_holds_the_family_billing_account(client, settings, tmp_path):
+    from tests.billing.outputs_data import billed_town, parent_of
+
+    settings.MEDIA_ROOT = tmp_path
+    b = billed_town(ref="F001")
+    other = billed_town(ref="G001")  # another town's family: nothing of it
+    client.force_login(parent_of(b.household, "famille@example.org"))
+    r = client.get(reverse("accounts:family-data", args=[b.org.portal.slug]), {"download": "json"})
+    billing = json.loads(r.content)["billing"]
+    assert [i["number"] for i in billing["invoices"]] == [b.invoice.number]
+    assert billing["invoices"][0]["total_cents"] == 5400 and billing["invoices"][0]["due_cents"] == 3400
+    assert [p["receipt_number"] for p in billing["payments"]] == [b.deposit.receipt_number]
+    assert billing["balance_cents"] == 3400
+    assert other.household.reference not in r.content.decode()

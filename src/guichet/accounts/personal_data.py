@@ -4,7 +4,8 @@ and erasure request (art. 17) with, for the agent, what can and cannot be erased
 The export gathers what Guichet holds about the household in one JSON document: the file, its
 children, its guardians' accounts, bookings, waiting lists, justifications (their existence,
 not the files: those are downloaded one by one from the family page), and the staff accesses
-to the record. Modules add their part with ``register_export`` (billing: invoices, payments).
+to the record, and the billing account (invoices, payments, balance). Other modules add their
+part with ``register_export``.
 """
 
 from __future__ import annotations
@@ -64,9 +65,28 @@ def household_export(household, *, now: dt.datetime | None = None) -> dict:
         "staff_accesses": [{"at": _iso(a.at), "what": a.what, "staff_account": a.user_id}
                            for a in RecordAccess.objects.filter(household_id=household.pk).order_by("at", "pk")],
     }
+    doc["billing"] = _billing_export(household)
     for name, fn in _EXPORTS.items():
         doc[name] = fn(household)
     return doc
+
+
+def _billing_export(household) -> dict:
+    """Issued invoices and credit notes (with what each still owes), deposits, payments, refunds
+    and the balance, read through the billing module's selectors (drafts are not the family's yet)."""
+    from guichet.billing import selectors
+
+    balance = selectors.household_balance(household=household)
+    return {
+        "balance_cents": balance.balance,
+        "invoices": [{"number": inv.number, "kind": inv.kind, "first_month": _iso(inv.first_month),
+                      "last_month": _iso(inv.last_month), "issue_date": _iso(inv.issue_date),
+                      "due_date": _iso(inv.due_date), "total_cents": inv.total_cents, "due_cents": due}
+                     for inv, due in selectors.household_invoices(household=household)],
+        "payments": [{"receipt_number": p.receipt_number, "kind": p.kind, "method": p.method,
+                      "amount_cents": p.amount_cents, "received_at": _iso(p.received_at), "reference": p.reference}
+                     for p in selectors.household_payments(household=household)],
+    }
 
 
 def record_export(*, household, user, now=None) -> None:
