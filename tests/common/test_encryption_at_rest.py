@@ -16,7 +16,7 @@ import pytest
 from django.core.checks import run_checks
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
@@ -174,6 +174,9 @@ def test_lookups_on_an_encrypted_value_are_refused(db):
     with pytest.raises(FieldError):
         list(Mandate.objects.filter(iban=IBAN))
     assert list(HouseholdQuotient.objects.filter(resources_cents__isnull=True)) == []
+    assert list(Mandate.objects.filter(bic="")) == []  # the empty string is stored empty: comparable
+    with pytest.raises(FieldError, match="compared with '' only"):
+        list(Mandate.objects.exclude(bic="X"))
 
 
 # --- keys: missing, wrong, rotation -------------------------------------------------------------
@@ -282,7 +285,11 @@ def test_reencrypt_encrypts_files_kept_before_and_journals_counts_only(tmp_path,
     (tmp_path / "old.pdf").write_bytes(PDF)
     with pytest.raises(crypto.FieldKeyError, match="not encrypted"):
         default_storage.open("old.pdf")
-    call_command("fieldkey", "reencrypt", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    (tmp_path / "other-key.pdf").write_bytes(
+        crypto.encrypt_file_bytes(PDF, crypto.make_key(b"k" * 32))
+    )
+    with pytest.raises(CommandError, match="1 file.s. left as they were.*other-key.pdf"):
+        call_command("fieldkey", "reencrypt", stdout=open(os.devnull, "w"))  # noqa: SIM115
     assert PDF not in (tmp_path / "old.pdf").read_bytes()
     assert default_storage.open("old.pdf").read() == PDF
     entry = Entry.objects.filter(operation="common.fieldkey.reencrypt").get()
@@ -365,7 +372,8 @@ def test_a_justification_uploaded_by_a_family_is_encrypted_on_disk_and_downloade
 
 
 @pytest.mark.django_db
-def test_data_of_a_development_install_moves_to_a_real_key_as_the_message_says(tmp_path):
+def test_data_of_a_development_install_moves_to_a_real_key_as_the_message_says(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
     town, _site, _acts = bf.town()
     bf.quotient(bf.household(town), dt.date(2024, 1, 1), QUOTIENT)  # under the development key
     path = key_file(tmp_path)

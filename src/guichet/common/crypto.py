@@ -39,10 +39,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.core.exceptions import FieldError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.core.signals import setting_changed
 from django.db import models
+from django.db.models.lookups import Exact
 from django.dispatch import receiver
 from django.utils.deconstruct import deconstructible
 
@@ -297,9 +299,24 @@ class _Encrypted:
         return None
 
 
+class _EmptyOnlyExact(Exact):
+    """``field=""``: the one comparison an encrypted text allows (the empty string is stored empty)."""
+
+    def get_prep_lookup(self):
+        if self.rhs != "":
+            raise FieldError(
+                f"'{self.lhs.target.name}' is encrypted at rest: it can be compared with '' only"
+            )
+        return super().get_prep_lookup()
+
+
 class EncryptedTextField(_Encrypted, models.TextField):
     """A string stored encrypted (``max_length`` is checked on the plain value by forms and
-    ``full_clean``, not by the database). The empty string is stored empty."""
+    ``full_clean``, not by the database). The empty string is stored empty, so ``field=""``
+    (and its ``exclude``) works; no other comparison does."""
+
+    def get_lookup(self, lookup_name):
+        return _EmptyOnlyExact if lookup_name == "exact" else super().get_lookup(lookup_name)
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
@@ -487,7 +504,7 @@ def reencrypt_column(
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, {c} FROM {t} WHERE id > %s AND {c} IS NOT NULL ORDER BY id LIMIT %s",  # noqa: S608
+                f"SELECT id, {c} FROM {t} WHERE id > %s AND {c} IS NOT NULL AND {c} <> '' ORDER BY id LIMIT %s",  # noqa: S608
                 [last, batch],
             )
             rows = cursor.fetchall()

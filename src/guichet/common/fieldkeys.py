@@ -58,6 +58,7 @@ class Report:
     columns: dict[str, dict[str, int]] = field(default_factory=dict)  # label -> key id -> values
     files: dict[str, int] = field(default_factory=dict)  # key id ('plain') -> files
     rewritten: int = 0
+    unreadable: list[str] = field(default_factory=list)  # files no configured key decrypts
 
     def old_keys_in_use(self) -> set[str]:
         used = {k for counts in self.columns.values() for k in counts} | set(self.files)
@@ -107,7 +108,11 @@ def fieldkey_reencrypt(*, actor: Actor, now: dt.datetime, batch: int = 1000) -> 
         kid = crypto.file_key_id(blob)
         if kid == ring.current.id:
             continue
-        plain = blob if kid is None else crypto.decrypt_file_bytes(blob, str(path), ring)
+        try:
+            plain = blob if kid is None else crypto.decrypt_file_bytes(blob, str(path), ring)
+        except crypto.FieldKeyError as e:
+            report.unreadable.append(str(e))  # left as it is; said at the end
+            continue
         tmp = path.with_name(path.name + ".rewrite")
         tmp.write_bytes(crypto.encrypt_file_bytes(plain, ring.current))
         os.replace(tmp, path)

@@ -91,6 +91,11 @@ class Command(BaseCommand):
             f"{sum(report.files.values())} files"
         )
         self._status()
+        if report.unreadable:
+            raise CommandError(
+                f"reencrypt: {len(report.unreadable)} file(s) left as they were, no configured key reads them: "
+                + "; ".join(report.unreadable[:5])
+            )
 
     def _status(self) -> None:
         report = fieldkeys.status()
