@@ -125,6 +125,7 @@ def test_parent_is_refused_after_the_deadline_with_the_reason(live_server, phone
         login(page, base, "parent", fam)
         page.goto(f"{base}{fam}calendrier/?mois=2024-12")
         page.locator("select.fam-select").first.select_option("matin-repas")
+        page.locator(".fam-mode input[type=radio]").first.check()  # the family chooses the mode
     # The parent waited too long before sending the page.
     with time_machine.travel(LATE, tick=True):
         page.locator("button.fam-button--primary").click()
