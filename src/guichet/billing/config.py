@@ -24,12 +24,13 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
-from guichet.bookings.config import _Reader
 from guichet.bookings.models import Activity, Unit
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
+from guichet.common.yamlreader import Map as _Map
+from guichet.common.yamlreader import Problem as NoticeProblem
+from guichet.common.yamlreader import ProblemsError, Reader, as_date, parse_yaml
 from guichet.journal.services import journal_append
-from guichet.status.notice import NoticeError, NoticeProblem, _Map, _parse_yaml
 
 from .models import (
     ActivityTariff,
@@ -55,12 +56,8 @@ PSU_FIELDS = ("valid_from", "floor", "ceiling", "effort_rates")
 MAX_PRICE = 1_000_00  # 1,000 euros per unit
 
 
-class TariffError(ValueError):
+class TariffError(ProblemsError):
     """A tariff file that cannot be loaded; ``errors`` lists every problem, in line order."""
-
-    def __init__(self, errors: list[NoticeProblem]):
-        self.errors = sorted(errors, key=lambda e: (e.line or 0, e.path))
-        super().__init__("\n".join(str(e) for e in self.errors))
 
 
 @dataclass
@@ -91,9 +88,9 @@ class TariffReport:
         return what if self.changed else f"unchanged ({what})"
 
 
-class _R(_Reader):
-    """The tariff file reader: the bookings configuration reader (problems, blocks, lists, line
-    numbers) with the value readers of a tariff file."""
+class _R(Reader):
+    """The tariff file reader: the shared reader of hand-written YAML documents (problems, blocks,
+    lists, line numbers; common.yamlreader) with the value readers of a tariff file."""
 
     def slug(self, block, key, path) -> str:
         value = block.get(key)
@@ -106,16 +103,10 @@ class _R(_Reader):
 
     def date(self, block, key, path) -> dt.date | None:
         value = block.get(key)
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return value
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        if value is not None:
+        day = as_date(value)
+        if day is None and value is not None:
             self.problem(self.line(block, key), f"{path}.{key}", f"'{value}' is not a date (expected YYYY-MM-DD)")
-        return None
+        return day
 
     def euros(self, value, line, path, *, maximum=MAX_PRICE) -> int | None:
         """An amount in euros: 12, 12.5, 12.50, "12,50", "12,50 €"; at most two decimals. No
@@ -155,8 +146,8 @@ class _R(_Reader):
 def parse_tariffs(text: str, source: str = "tariffs") -> Spec:
     """Check a tariff document; ``TariffError`` lists every problem with its line."""
     try:
-        doc = _parse_yaml(text, source)
-    except NoticeError as e:
+        doc = parse_yaml(text, source)
+    except ProblemsError as e:
         raise TariffError(e.errors) from None
     r = _R(source)
     top = r.block(doc, "", 1, TOP_FIELDS, ("format", "portal", "organisation"))

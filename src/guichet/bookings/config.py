@@ -18,15 +18,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
+from guichet.common.yamlreader import Map as _Map
+from guichet.common.yamlreader import Problem as NoticeProblem
+from guichet.common.yamlreader import ProblemsError as _ProblemsError
+from guichet.common.yamlreader import Reader, parse_yaml
+from guichet.common.yamlreader import Seq as _Seq
 from guichet.journal.services import journal_append
-from guichet.status.notice import NoticeError, NoticeProblem, _Map, _parse_yaml, _Seq
 
 from . import calendar as school
 from .deadlines import RuleError, parse_rule
@@ -43,8 +46,6 @@ from .models import (
 )
 
 FORMAT = "guichet-bookings/1"
-PARIS = ZoneInfo("Europe/Paris")
-SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 WEEKDAYS = {name: i for i, name in enumerate(
     ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))} | {
     name: i for i, name in enumerate(("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"))}
@@ -64,12 +65,8 @@ HOUSEHOLD_FIELDS = ("reference", "name", "resident", "email", "guardians", "chil
 CHILD_FIELDS = ("first_name", "birth_date", "school")
 
 
-class ConfigError(ValueError):
+class ConfigError(_ProblemsError):
     """A configuration that cannot be loaded; ``errors`` lists every problem, in line order."""
-
-    def __init__(self, errors: list[NoticeProblem]):
-        self.errors = sorted(errors, key=lambda e: (e.line or 0, e.path))
-        super().__init__("\n".join(str(e) for e in self.errors))
 
 
 # --- the checked document ------------------------------------------------------------------------
@@ -132,123 +129,13 @@ class LoadReport:
         return text
 
 
-class _Reader:
-    def __init__(self, source: str):
-        self.source = source
-        self.problems: list[NoticeProblem] = []
-
-    def problem(self, line, path, message) -> None:
-        self.problems.append(NoticeProblem(self.source, line, path, message))
-
-    def block(self, value, path, line, allowed, required=()) -> _Map | None:
-        if not isinstance(value, _Map):
-            self.problem(line, path, "expected a block of fields (key: value)")
-            return None
-        for key in value:
-            if key not in allowed:
-                self.problem(value.key_lines[key], f"{path}.{key}" if path else key,
-                             f"unknown field (expected one of: {', '.join(allowed)})")
-        for key in required:
-            if value.get(key) in (None, ""):
-                self.problem(value.line, f"{path}.{key}" if path else key, "required")
-        return value
-
-    def items(self, parent: _Map, key: str, path: str, *, required=False):
-        value = parent.get(key)
-        where = f"{path}.{key}" if path else key
-        if value is None:
-            if required:
-                self.problem(parent.line, where, "required")
-            return []
-        if not isinstance(value, _Seq):
-            self.problem(parent.key_lines[key], where, "expected a list (items starting with '- ')")
-            return []
-        return [(item, f"{where}[{i}]", value.item_lines[i]) for i, item in enumerate(value)]
-
-    def line(self, block: _Map, key: str) -> int:
-        return block.key_lines.get(key, block.line)
-
-    def text(self, block, key, path, *, required=False, max_length=160, slug=False) -> str:
-        value = block.get(key)
-        if value is None or value == "":
-            if required:
-                self.problem(block.line, f"{path}.{key}", "required")
-            return ""
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            self.problem(self.line(block, key), f"{path}.{key}", "expected text")
-            return ""
-        value = str(value).strip()
-        if len(value) > max_length:
-            self.problem(self.line(block, key), f"{path}.{key}", f"too long ({len(value)} characters, at most {max_length})")
-        if slug and not SLUG.match(value):
-            self.problem(self.line(block, key), f"{path}.{key}",
-                         f"'{value}' is not a valid identifier (letters, digits, '-' and '_' only)")
-        return value
-
-    def integer(self, block, key, path, default, *, minimum=0, maximum=100_000) -> int:
-        value = block.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            self.problem(self.line(block, key), f"{path}.{key}",
-                         f"expected a whole number from {minimum} to {maximum}, not {value!r}")
-            return default
-        return value
-
-    def date(self, value, line, path) -> dt.date | None:
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return value
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        self.problem(line, path, f"expected a date written YYYY-MM-DD, not {value!r}")
-        return None
-
-    def moment(self, value, line, path) -> dt.datetime | None:
-        """'2024-06-04T12:30 Europe/Paris', '2024-06-04 12:30' (Paris) or a YAML timestamp."""
-        if isinstance(value, dt.datetime):
-            return value if value.tzinfo else value.replace(tzinfo=PARIS)
-        if isinstance(value, str):
-            text = value.strip()
-            zone = PARIS
-            parts = text.split()
-            if len(parts) == 2 and "/" in parts[1]:
-                text = parts[0]
-                try:
-                    zone = ZoneInfo(parts[1])
-                except (ZoneInfoNotFoundError, ValueError):
-                    self.problem(line, path, f"unknown time zone '{parts[1]}' (write for example Europe/Paris)")
-                    return None
-            try:
-                moment = dt.datetime.fromisoformat(text.replace(" ", "T"))
-            except ValueError:
-                moment = None
-            if moment is not None:
-                return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-        self.problem(line, path, f"expected a date and time such as '2024-06-04T12:30 Europe/Paris', not {value!r}")
-        return None
-
-    def names(self, block, key, path, *, required=True, pattern=SLUG, example="[morning, meal]") -> list[str]:
-        value = block.get(key)
-        if value is None:
-            if required:
-                self.problem(block.line, f"{path}.{key}", "required")
-            return []
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and pattern.match(v) for v in value):
-            self.problem(self.line(block, key), f"{path}.{key}", f"expected a list of names, e.g. {example}")
-            return []
-        if len(set(value)) != len(value):
-            self.problem(self.line(block, key), f"{path}.{key}", "a name is given twice")
-        return [str(v) for v in value]
-
-
 def parse_config(text: str, source: str = "config") -> Config:
     """Check a configuration document; ``ConfigError`` lists every problem with its line."""
     try:
-        doc = _parse_yaml(text, source)
-    except NoticeError as e:
+        doc = parse_yaml(text, source)
+    except _ProblemsError as e:
         raise ConfigError(e.errors) from None
-    r = _Reader(source)
+    r = Reader(source)
     top = r.block(doc, "", 1, TOP_FIELDS, ("format", "portal", "organisation"))
     if top is None:
         raise ConfigError(r.problems)
@@ -304,7 +191,7 @@ def parse_config(text: str, source: str = "config") -> Config:
     return config
 
 
-def _activity(r: _Reader, value, path, line, site_slugs) -> ActivitySpec | None:
+def _activity(r: Reader, value, path, line, site_slugs) -> ActivitySpec | None:
     b = r.block(value, path, line, ACTIVITY_FIELDS,
                 ("slug", "name", "kind", "parts", "units", "booking_rule", "cancellation_rule"))
     if b is None:
@@ -417,7 +304,7 @@ def _activity(r: _Reader, value, path, line, site_slugs) -> ActivitySpec | None:
     return ActivitySpec(line, path, values, units, capacities, sorted(dates), windows, closures)
 
 
-def _calendar_rule(r: _Reader, value, path, line, closures) -> list[dt.date]:
+def _calendar_rule(r: Reader, value, path, line, closures) -> list[dt.date]:
     b = r.block(value, path, line, CALENDAR_FIELDS)
     if b is None:
         return []

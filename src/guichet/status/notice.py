@@ -26,6 +26,9 @@ import yaml
 from guichet.catalog.hours import DAY_CODES
 from guichet.catalog.models import ContactPoint, Organisation, Portal, Service
 from guichet.common.actor import Actor
+from guichet.common.yamlreader import Map as _Map
+from guichet.common.yamlreader import Problem, ProblemsError, Reader, parse_yaml
+from guichet.common.yamlreader import Seq as _Seq
 
 from .models import (
     ANY_CHANNEL,
@@ -49,102 +52,18 @@ PARIS = ZoneInfo("Europe/Paris")
 # --- Errors ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class NoticeProblem:
-    source: str
-    line: int | None
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line else self.source
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+NoticeProblem = Problem  # the name the rest of Guichet knew first
 
 
-class NoticeError(ValueError):
+class NoticeError(ProblemsError):
     """A notice that cannot be loaded; ``errors`` lists every problem found, in document order."""
-
-    def __init__(self, errors: list[NoticeProblem]):
-        self.errors = sorted(errors, key=lambda e: (e.line or 0, e.path))
-        super().__init__("\n".join(str(e) for e in self.errors))
-
-
-# --- A YAML loader that remembers where every value was written -----------------------------
-
-
-class _Map(dict):
-    """A mapping from the document, with the line of each key (1-based)."""
-
-    line: int = 0
-    key_lines: dict
-
-
-class _Seq(list):
-    line: int = 0
-    item_lines: list
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    loader.flatten_mapping(node)
-    out = _Map()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if not isinstance(key, str):
-            loader.problems.append((line, f"{key!r}", "field names must be text"))
-            continue
-        if key in out:
-            loader.problems.append((line, key, f"'{key}' is given twice in the same block (first on line {out.key_lines[key]})"))
-            continue
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = line
-    return out
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
-    out = _Seq(loader.construct_object(child, deep=True) for child in node.value)
-    out.line = node.start_mark.line + 1
-    out.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return out
-
-
-def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
-    """A date YAML cannot build (2024-13-01) stays text, so validation names its field and line."""
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except ValueError:
-        return loader.construct_scalar(node)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
 def _parse_yaml(text: str, source: str) -> Any:
-    loader = _Loader(text)
-    loader.problems = []
     try:
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else None
-        col = f", column {mark.column + 1}" if mark else ""
-        what = " ".join(x for x in (e.context, e.problem) if x)
-        raise NoticeError([NoticeProblem(source, line, "", f"not valid YAML{col}: {what}")]) from None
-    except yaml.YAMLError as e:
-        raise NoticeError([NoticeProblem(source, None, "", f"not valid YAML: {e}")]) from None
-    finally:
-        loader.dispose()
-    if loader.problems:
-        raise NoticeError([NoticeProblem(source, line, path, msg) for line, path, msg in loader.problems])
-    return data
+        return parse_yaml(text, source)
+    except ProblemsError as e:
+        raise NoticeError(e.errors) from None
 
 
 # --- The document's shape ----------------------------------------------------------------------
@@ -231,29 +150,15 @@ def _locate(origins: list[_Origin], err: OpError, source: str) -> NoticeProblem:
     return NoticeProblem(source, line, path + rest, err.message)
 
 
-class _Reader:
+class _Reader(Reader):
     """Walks the document, collecting operations and every structural problem."""
 
     def __init__(self, source: str):
-        self.source = source
-        self.problems: list[NoticeProblem] = []
+        super().__init__(source)
         self.operations: list[dict] = []
         self.origins: list[_Origin] = []
 
-    def problem(self, line: int | None, path: str, message: str) -> None:
-        self.problems.append(NoticeProblem(self.source, line, path, message))
-
-    def mapping(self, value: Any, path: str, line: int, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> _Map | None:
-        if not isinstance(value, _Map):
-            self.problem(line, path, "expected a block of fields (key: value)")
-            return None
-        for key in value:
-            if key not in allowed:
-                self.problem(value.key_lines[key], f"{path}.{key}", f"unknown field (expected one of: {', '.join(allowed)})")
-        for key in required:
-            if value.get(key) in (None, ""):
-                self.problem(value.line, f"{path}.{key}", "required")
-        return value
+    mapping = Reader.block
 
     def declare(self, block: _Map, key: str, seen: dict[str, int], what: str, path: str) -> str | None:
         """Record the line where an identifier is declared; report any second declaration."""
@@ -263,16 +168,6 @@ class _Reader:
         elif ident:
             seen[ident] = block.key_lines[key]
         return ident
-
-    def items(self, parent: _Map, key: str, path: str) -> list[tuple[Any, str, int]]:
-        value = parent.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, _Seq):
-            self.problem(parent.key_lines[key], f"{path}.{key}" if path else key, "expected a list (items starting with '- ')")
-            return []
-        prefix = f"{path}.{key}" if path else key
-        return [(item, f"{prefix}[{i}]", value.item_lines[i]) for i, item in enumerate(value)]
 
     def emit(self, op: str, block: _Map, path: str, fields: dict[str, Any] | None = None,
              copy: tuple[str, ...] = (), extra: dict[str, Any] | None = None) -> dict:
