@@ -3,12 +3,14 @@
     .venv/bin/python bench/journal_verify.py                  # 1,000,000 entries, PostgreSQL
     .venv/bin/python bench/journal_verify.py --entries 2000000 --sqlite
 
-Builds a scratch PostgreSQL database ``guichet_bench_journal`` (dropped first), writes a valid
+Builds a scratch PostgreSQL database ``guichet_bench_journal`` (``--database``; dropped first), writes a valid
 journal of ``--entries`` entries over ``--chains`` chains with COPY (hashes computed in Python
 exactly as ``journal_append`` does), then times a full verification, the way
-``guichet journal verify`` runs it: rows streamed through a server-side cursor, each entry
+``guichet journal verify`` runs it: each chain streamed by PostgreSQL with COPY, each entry
 re-hashed with SHA-256 and linked to the previous. With ``--sqlite``, the same on a SQLite file.
-Prints the machine, the load, and the figures. Verification is single-threaded: one core.
+Prints the machine, the load, and the figures: wall time, CPU of the verifying process (and of
+its PostgreSQL backend, which streams the rows on the other core). Verification is
+single-threaded: one core for the hashing.
 """
 
 from __future__ import annotations
@@ -111,6 +113,23 @@ def migrate(url: str, *apps: str) -> None:
     subprocess.run([str(ROOT / ".venv" / "bin" / "guichet"), "migrate", *apps, "-v0"], env=env, check=True)
 
 
+def _holds(url: str, entries: int) -> bool:
+    """Whether ``url`` exists and holds a journal of exactly ``entries`` entries (for --reuse)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url) as conn:
+            return conn.execute("SELECT count(*) FROM journal_entry").fetchone()[0] == entries
+    except psycopg.Error:
+        return False
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a local process (the PostgreSQL backend), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def split(entries: int, chains: int) -> dict[int, int]:
     per = entries // chains
     return {c: per + (entries - per * chains if c == chains else 0) for c in range(1, chains + 1)}
@@ -122,43 +141,57 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=3, help="organisations (one chain each)")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
     parser.add_argument("--sqlite", action="store_true", help="also measure on SQLite")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the journal of a previous run if it has --entries entries")
+    parser.add_argument("--database", default="guichet_bench_journal", metavar="NAME",
+                        help="scratch PostgreSQL database (dropped first; default guichet_bench_journal)")
     args = parser.parse_args()
 
     print("machine:", json.dumps(machine()))
     chains = split(args.entries, args.chains)
-    url = fresh_pg(args.pg, "guichet_bench_journal")
-    migrate(url, "journal")
+    url = f"{args.pg}/{args.database}"
     import psycopg
 
-    t = time.perf_counter()
-    with psycopg.connect(url) as conn:
-        copy_journal(conn, chains)
-    print(f"generated and COPYed {args.entries:,} entries in {len(chains)} chains: {time.perf_counter() - t:.1f} s")
+    if not (args.reuse and _holds(url, args.entries)):
+        url = fresh_pg(args.pg, args.database)
+        migrate(url, "journal")
+        t = time.perf_counter()
+        with psycopg.connect(url) as conn:
+            copy_journal(conn, chains)
+        print(f"generated and COPYed {args.entries:,} entries in {len(chains)} chains: {time.perf_counter() - t:.1f} s")
+    else:
+        print(f"reusing the {args.entries:,} entries of {args.database}")
 
     os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "guichet.settings",
                        "GUICHET_INSECURE_DEV_KEY": "1", "LOG_LEVEL": "WARNING"})
     import django
 
     django.setup()
+    from django.db import connection
+
     from guichet.journal.backup import Database, verify_journal
     from guichet.journal.selectors import verify_all
 
-    results = {}
-    for label, run in (("PostgreSQL, guichet journal verify (Django server-side cursor)", verify_all),
-                       ("PostgreSQL, raw psycopg named cursor (backup restore check)",
-                        lambda: verify_journal(Database.from_url(url), workers=1))):
+    connection.ensure_connection()
+    backend = connection.connection.info.backend_pid
+    for label, run, pid in (("PostgreSQL, guichet journal verify (Django connection, COPY)", verify_all, backend),
+                            ("PostgreSQL, raw psycopg connection, COPY (backup restore check)",
+                             lambda: verify_journal(Database.from_url(url), workers=1), None)):
+        load = os.getloadavg()[0]
+        server = _cpu_of(pid) if pid else None
         cpu, wall = time.process_time(), time.perf_counter()
         verdicts = run()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         assert all(v.ok for v in verdicts) and sum(v.count for v in verdicts) == args.entries, verdicts
-        results[label] = (wall, cpu)
-        print(f"{label}: {args.entries:,} entries in {wall:.2f} s wall ({cpu:.2f} s CPU of this process): "
-              f"{args.entries / wall:,.0f} entries/s")
+        server = f", {_cpu_of(pid) - server:.2f} s CPU of its PostgreSQL backend" if pid else ""
+        print(f"{label}: {args.entries:,} entries in {wall:.2f} s wall ({cpu:.2f} s CPU of this process{server}): "
+              f"{args.entries / wall:,.0f} entries/s wall, {args.entries / cpu:,.0f} per CPU-second "
+              f"(load {load:.1f} before, {os.getloadavg()[0]:.1f} after)")
 
     if args.sqlite:
         import sqlite3
 
-        path = Path("/tmp/guichet_bench_journal.sqlite3")
+        path = Path(f"/tmp/{args.database}.sqlite3")
         for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             p.unlink(missing_ok=True)
         migrate(f"sqlite:///{path}", "journal")

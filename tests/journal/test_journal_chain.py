@@ -1,6 +1,7 @@
 """The pure hash-chain rules: any single tampering of a valid chain is found at the right entry."""
 
 import dataclasses
+import datetime as dt
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -207,3 +208,31 @@ def test_stored_lists_and_dicts_are_read_back_canonical(value, style):
     assert _canonical_list(stored) == canonical_json(value).decode()
     as_dict = {"k": value, "a": 1}
     assert _canonical(json.dumps(as_dict)) == canonical_json(as_dict).decode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9999, 12, 31)))
+def test_stored_times_are_read_back_as_hashed(moment):
+    """The time text PostgreSQL streams (a UTC timestamp, fraction without trailing zeros) and
+    the text Django stores in SQLite both give back ``isoformat()`` of the aware UTC time."""
+    from guichet.journal.selectors import _iso
+
+    hashed = moment.replace(tzinfo=dt.UTC).isoformat()
+    sqlite_text = moment.isoformat(" ")
+    pg_text = sqlite_text.rstrip("0").rstrip(".") if "." in sqlite_text else sqlite_text
+    assert _iso(pg_text) == hashed
+    assert _iso(sqlite_text) == hashed
+
+
+def copy_text(value: str) -> str:
+    """How PostgreSQL's COPY TO (text format) writes a column (copyto.c, CopyAttributeOutText)."""
+    out = {"\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+    return "".join(out.get(c, c) for c in value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_characters="\x00")))
+def test_copy_text_is_read_back_exactly(value):
+    from guichet.journal.selectors import _copy_field
+
+    assert _copy_field(copy_text(value)) == value

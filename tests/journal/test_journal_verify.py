@@ -236,3 +236,36 @@ def forge(*, seq: int, prev_hash: str, operation: str = "test.forged") -> Entry:
     e.hash = entry_hash(data)
     e.save()
     return e
+
+
+# --- what the database streams back is read exactly ------------------------------------------
+
+AWKWARD = "t\tn\nr\r b\\s \\N \\t \"q\" é 東京 🎉 \x07\x01\x1f\x7f"  # short: actor and operation hold 80
+
+
+def test_awkward_text_in_every_field_verifies_and_an_edit_of_it_is_named():
+    """PostgreSQL streams rows with COPY, whose text format escapes tabs, newlines and
+    backslashes: every character must come back as stored (else an intact journal fails)."""
+    for i in range(1, 4):
+        with transaction.atomic():
+            journal_append(
+                actor=Actor(ref=f"user:{AWKWARD}", channel="counter"), operation=f"test.{AWKWARD}.{i}",
+                objects=[f"status.thing:{AWKWARD}", "plain"],
+                details={AWKWARD: [AWKWARD, {"z": 1, "a": None, "é": True, "n": -12, "f": 1.5}], "i": i},
+                organisation_id=ORG,
+            )
+    code, out, err = verify()
+    assert code == 0, out + err
+    assert f"chain {ORG}: 3 entries, OK" in out
+    Entry.objects.filter(chain=ORG, seq=2).update(operation=f"test.{AWKWARD}.2 ")
+    assert_broken(2, "edited")
+
+
+def test_a_broken_chain_does_not_disturb_the_chains_read_after_it():
+    append(3)  # chain 42, broken at its first entry
+    append(4, chain=ORG + 1)
+    Entry.objects.filter(chain=ORG, seq=1).update(details={"i": 0})
+    code, out, _err = verify()
+    assert code == 1
+    assert broken_at(1) in out
+    assert f"chain {ORG + 1}: 4 entries, OK" in out

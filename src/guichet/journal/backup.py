@@ -531,13 +531,11 @@ def check_restored(db: Database, manifest: dict, progress: Progress) -> list[Ver
 def _verify_chains(settings: dict, chains: list[int], anchors) -> list[Verdict]:
     """Verify some chains of ``settings``' database on one raw connection (one process)."""
     db = Database(settings=settings)
-    with db.connect() as conn:
-        counter = iter(range(1 << 30))
+    with db.connect() as conn:  # PostgreSQL: in a transaction, where the chains are streamed with COPY
 
         @contextlib.contextmanager
         def cursor(chunked: bool = False):
-            c = conn.cursor(name=f"guichet_verify_{next(counter)}") if chunked and db.engine == "postgresql" \
-                else conn.cursor()
+            c = conn.cursor()
             try:
                 yield c
             finally:
@@ -551,8 +549,7 @@ def _verify_chains(settings: dict, chains: list[int], anchors) -> list[Verdict]:
 
 
 def verify_journal(db: Database, *, anchors=None, workers: int | None = None) -> list[Verdict]:
-    """Verify every chain of ``db`` through raw connections (a server-side cursor on
-    PostgreSQL). Chains are independent: with ``workers`` > 1 (default: one per core, for a
+    """Verify every chain of ``db`` through raw connections (COPY on PostgreSQL). Chains are independent: with ``workers`` > 1 (default: one per core, for a
     database other processes can open), they are verified in parallel processes, each on one
     core, the largest first."""
     anchors = anchors or {}

@@ -1,28 +1,33 @@
 """Reading the journal back for verification and checkpoints.
 
-Verification streams raw rows (a server-side cursor on PostgreSQL) straight into the pure
-verifier of ``chain.py``: no model instances, one JSON decode per field that needs it. The same
+Verification streams raw rows straight into the pure verifier of ``chain.py``: no model
+instances, one JSON decode per field that needs it. On PostgreSQL each chain is read with
+``COPY (SELECT ... ORDER BY seq) TO STDOUT``: the server streams rows without waiting for the
+client to ask for the next batch, so it produces them on one core while the verifier hashes on
+another (a server-side cursor makes each side wait for the other at every batch). The same
 functions work on any DB-API cursor, so a backup can verify the journal of a database that is
-not Django's (a SQLite copy inside an archive).
+not Django's (a SQLite copy inside an archive, a restored PostgreSQL database).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 
 from django.db import connection as default_connection
-
-from guichet.common.canonical import canonical_json
+from django.db import transaction
 
 from .chain import Anchor, Verdict, verify_rows
 
 _BATCH = 10_000
 # Text columns only: the cheapest to fetch; the verifier turns them into canonical form.
+# PostgreSQL: the time as the text of a UTC ``timestamp`` (cheaper for the server than to_char).
 _COLUMNS = {
     "postgresql": (
-        "seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), actor, channel, "
+        "seq, (occurred_at AT TIME ZONE 'UTC')::text, actor, channel, "
         "operation, refs::text, details::text, payload_digest, prev_hash, hash"
     ),
     "sqlite": (
@@ -31,14 +36,22 @@ _COLUMNS = {
     ),
 }
 _PLACEHOLDER = {"postgresql": "%s", "sqlite": "?"}
+# Read a chain along the (chain, seq) unique index, whatever the statistics say: right after a
+# restore (no ANALYZE yet) the planner may otherwise sort the whole chain on disk first.
+_PG_PLAN = "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
 
 
 def _iso(value) -> str:
     """The ISO form hashed at append time: ``datetime.isoformat()`` of the aware UTC time."""
     if isinstance(value, str):
-        if len(value) in (19, 26) and value[10] in " T" and value[4] == "-":
-            # PostgreSQL's to_char above, or SQLite's stored text (naive UTC): the fast path.
-            return f"{value[:10]}T{value[11:19]}{'' if value.endswith('.000000') else value[19:]}+00:00"
+        n = len(value)
+        if (n == 19 or 21 <= n <= 26 and value[19] == ".") and value[10] in " T" and value[4] == "-":
+            # PostgreSQL's text of a UTC timestamp (fraction without trailing zeros), or SQLite's
+            # stored text (naive UTC, six digits): the fast path. isoformat() writes six digits,
+            # or none for a whole second.
+            if n == 19 or value.endswith(".000000"):
+                return f"{value[:10]}T{value[11:19]}+00:00"
+            return f"{value[:10]}T{value[11:]}{'0' * (26 - n)}+00:00"
         value = dt.datetime.fromisoformat(value)
     value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     return value.isoformat()
@@ -60,6 +73,10 @@ def _canonical_list(text: str) -> str:
 
 
 _cache: dict[str, str] = {}
+# ``canonical_json`` without its per-call set-up: the same options, and a value decoded from
+# JSON never needs its ``default`` (property-tested against it in tests/journal).
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_decode = json.JSONDecoder().decode
 
 
 def _canonical(text: str) -> str:
@@ -68,17 +85,57 @@ def _canonical(text: str) -> str:
     if found is None:
         if len(_cache) > 100_000:
             _cache.clear()
-        found = _cache[text] = canonical_json(json.loads(text)).decode("utf-8")
+        found = _cache[text] = _encode(_decode(text))
     return found
 
 
 def _rows(cursor, chain: int, engine: str) -> Iterator[tuple]:
+    if engine == "postgresql":
+        yield from _copied_rows(cursor, chain)
+        return
     sql = f"SELECT {_COLUMNS[engine]} FROM journal_entry WHERE chain = {_PLACEHOLDER[engine]} ORDER BY seq"  # noqa: S608
     cursor.execute(sql, [chain])
     iso, objects, details = _iso, _canonical_list, _canonical
     while batch := cursor.fetchmany(_BATCH):
         for seq, at, actor, channel, operation, refs, detail, payload, prev, stored in batch:
             yield (seq, iso(at), actor, channel, operation, objects(refs), details(detail), payload, prev, stored)
+
+
+# COPY's text format escapes a backslash, and the control characters it uses as delimiters.
+_COPY_ESCAPE = re.compile(r"\\(.)")
+_COPY_UNESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+
+
+def _copy_field(text: str) -> str:
+    """One column of a COPY text line, unescaped (only called when the line holds a backslash)."""
+    if "\\" not in text:
+        return text
+    return _COPY_ESCAPE.sub(lambda m: _COPY_UNESCAPED.get(m.group(1), m.group(1)), text)
+
+
+def _copied_rows(cursor, chain: int) -> Iterator[tuple]:
+    """A chain's rows, streamed by PostgreSQL with COPY (text format, one row per message).
+
+    Must run inside a transaction (for the plan settings). If the verifier stops early (a
+    broken entry), the rest of the stream is read and dropped, so that the connection and its
+    transaction stay usable: cancelling the COPY would abort the transaction."""
+    cursor.execute(_PG_PLAN)
+    sql = f"COPY (SELECT {_COLUMNS['postgresql']} FROM journal_entry WHERE chain = {int(chain)} ORDER BY seq) TO STDOUT"  # noqa: S608
+    iso, objects, details, field = _iso, _canonical_list, _canonical, _copy_field
+    with cursor.copy(sql) as copy:
+        try:
+            for data in copy:
+                line = str(data, "utf-8")
+                if "\\" in line:
+                    seq, at, actor, channel, operation, refs, detail, payload, prev, stored = map(
+                        field, line[:-1].split("\t"))
+                else:
+                    seq, at, actor, channel, operation, refs, detail, payload, prev, stored = line[:-1].split("\t")
+                yield (int(seq), iso(at), actor, channel, operation, objects(refs), details(detail), payload, prev,
+                       stored)
+        finally:
+            for _rest in copy:
+                pass
 
 
 def heads(cursor) -> dict[int, tuple[int, str]]:
@@ -123,9 +180,15 @@ def verify_with(
     return verdicts
 
 
+@contextlib.contextmanager
 def _django_cursor(chunked: bool = False):
-    # A server-side cursor on PostgreSQL: rows stream in batches, memory stays flat.
-    return default_connection.chunked_cursor() if chunked else default_connection.cursor()
+    # PostgreSQL streams a chain with COPY inside a transaction (for its plan settings).
+    if chunked and default_connection.vendor == "postgresql":
+        with transaction.atomic(), default_connection.cursor() as cursor:
+            yield cursor
+        return
+    with default_connection.cursor() as cursor:
+        yield cursor
 
 
 def verify_all(*, anchors: dict[int, Anchor] | None = None, progress=None) -> list[Verdict]:
