@@ -21,6 +21,7 @@ from django.db import connection
 from django.test import override_settings
 
 from guichet.billing.models import HouseholdQuotient
+from guichet.bookings.models import Booking
 from guichet.common import crypto, fieldkeys
 from guichet.water.models import Creditor, DebitRun, Mandate
 from tests.billing import factories as bf
@@ -31,6 +32,7 @@ from tests.water.conftest import ACTOR, TARIFF_2023, at, debit_month, monthly_pa
 IBAN = "FR7630004000000003123456702"
 QUOTIENT = 73519
 RESOURCES = 8765432
+REASON = "varicelle-canari, certificat du Dr Canari"  # typed by an agent on a late cancellation
 CUSTOMER = "Canari-Visible"  # a name is not encrypted: the control that the dump sees the data
 PDF = b"%PDF-1.4 canary medical certificate 5c1e7a"
 
@@ -74,8 +76,13 @@ def canaries_written(org):  # noqa: F811
 
     Customer.objects.filter(reference="C-canary").update(name=CUSTOMER)
     debit_month(org, 1)
-    town, _site, _acts = bf.town()
-    bf.quotient(bf.household(town), dt.date(2024, 1, 1), QUOTIENT, resources=RESOURCES, children=2)
+    town, site, acts = bf.town()
+    household = bf.household(town)
+    bf.quotient(household, dt.date(2024, 1, 1), QUOTIENT, resources=RESOURCES, children=2)
+    booking = bf.book(
+        household.children.get(), bf.session(town, site, acts["mercredis"], dt.date(2024, 1, 10))
+    )
+    Booking.objects.filter(pk=booking.pk).update(reason=REASON)
 
 
 def sql_dump() -> str:
@@ -95,7 +102,11 @@ def sql_dump() -> str:
 
 def leaked(text: str) -> list[str]:
     iban_spaced = " ".join(IBAN[i : i + 4] for i in range(0, len(IBAN), 4))
-    return [c for c in (IBAN, iban_spaced, IBAN[4:], str(QUOTIENT), str(RESOURCES)) if c in text]
+    return [
+        c
+        for c in (IBAN, iban_spaced, IBAN[4:], str(QUOTIENT), str(RESOURCES), "varicelle")
+        if c in text
+    ]
 
 
 @pytest.mark.django_db
@@ -106,6 +117,10 @@ def test_a_database_dump_reveals_no_iban_quotient_or_income(org):  # noqa: F811
     assert IBAN.encode() in bytes(DebitRun.objects.get().xml)
     q = HouseholdQuotient.objects.get()
     assert (q.quotient, q.resources_cents) == (QUOTIENT, RESOURCES)
+    assert (
+        Booking.objects.get(reason__isnull=False, pk__in=Booking.objects.exclude(reason="")).reason
+        == REASON
+    )
     dump = sql_dump()
     assert CUSTOMER in dump  # control: the dump does see the rows
     assert leaked(dump) == []
@@ -174,7 +189,9 @@ def test_lookups_on_an_encrypted_value_are_refused(db):
     with pytest.raises(FieldError):
         list(Mandate.objects.filter(iban=IBAN))
     assert list(HouseholdQuotient.objects.filter(resources_cents__isnull=True)) == []
-    assert list(Mandate.objects.filter(bic="")) == []  # the empty string is stored empty: comparable
+    assert (
+        list(Mandate.objects.filter(bic="")) == []
+    )  # the empty string is stored empty: comparable
     with pytest.raises(FieldError, match="compared with '' only"):
         list(Mandate.objects.exclude(bic="X"))
 

@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from guichet.catalog.models import Organisation
+from guichet.common.crypto import EncryptedTextField
 from guichet.common.i18n import BilingualMixin
 
 
@@ -266,7 +267,8 @@ class Booking(models.Model):
     # Cancelled after the deadline: stays billable unless justified in time.
     late = models.BooleanField(default=False)
     after_deadline = models.BooleanField(default=False, help_text=_("Booked by an agent after the deadline."))
-    reason = models.CharField(max_length=300, blank=True)
+    # Typed by an agent (a late booking or cancellation): may tell a child's illness. Encrypted at rest.
+    reason = EncryptedTextField(max_length=300, blank=True)
     channel = models.CharField(max_length=20, default="portal")
     actor_ref = models.CharField(max_length=80)
 

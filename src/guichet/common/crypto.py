@@ -533,7 +533,7 @@ def decrypt_column(connection, table: str, column: str, label: str, *, ring: Key
     qn = connection.ops.quote_name
     t, c = qn(table), qn(column)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, {c} FROM {t} WHERE {c} IS NOT NULL", [])  # noqa: S608
+        cursor.execute(f"SELECT id, {c} FROM {t} WHERE {c} IS NOT NULL AND {c} <> ''", [])  # noqa: S608
         updates = [
             (
                 decrypt_text(v, label, ring)
@@ -554,8 +554,9 @@ def column_key_ids(connection, table: str, column: str) -> dict[str, int]:
     qn = connection.ops.quote_name
     counts: dict[str, int] = {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {qn(column)} FROM {qn(table)} WHERE {qn(column)} IS NOT NULL", [])  # noqa: S608
-        for (value,) in cursor.fetchall():
+        c = qn(column)
+        cursor.execute(f"SELECT {c} FROM {qn(table)} WHERE {c} IS NOT NULL AND {c} <> ''", [])  # noqa: S608
+        for (value,) in cursor:
             if (isinstance(value, str) and not value) or (
                 not isinstance(value, str) and not len(value)
             ):
@@ -596,5 +597,8 @@ def _fire_deferred_checks(connection) -> None:
 def _has_values(connection, table: str, column: str) -> bool:
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {qn(table)} WHERE {qn(column)} IS NOT NULL LIMIT 1", [])  # noqa: S608
+        cursor.execute(
+            f"SELECT 1 FROM {qn(table)} WHERE {qn(column)} IS NOT NULL AND {qn(column)} <> '' LIMIT 1",  # noqa: S608
+            [],
+        )
         return cursor.fetchone() is not None
