@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from bench import checks  # the rush's invariant check must see what this test sees
 from django.db import connection
 
 from tests.concurrency import run_together
@@ -71,7 +72,7 @@ def _race(monkeypatch, *, basket_for_one: bool) -> dict:
         s.pk: sorted(SessionPart.objects.filter(session=s).values_list("booked", flat=True)) for s in (a, b)
     }
     active = {s.pk: Booking.objects.filter(session=s, status="booked").count() for s in (a, b)}
-    return {"errors": [repr(e) for e in errors], "per_child": per_child, "refusals": refusals,
+    return {"twice_per_rush_check": checks.check(world.org.pk).booked_twice_same_day, "errors": [repr(e) for e in errors], "per_child": per_child, "refusals": refusals,
             "counters": counters, "active": active}
 
 
@@ -79,6 +80,7 @@ def _check_one_place(result: dict) -> None:
     assert result["errors"] == []
     assert result["per_child"] == [1] * CHILDREN, "a child was booked at two centres the same day"
     assert sorted(result["refusals"]) == ["already_booked_elsewhere"] * CHILDREN
+    assert result["twice_per_rush_check"] == 0
     for session, counters in result["counters"].items():  # the losers gave their places back
         assert counters == [result["active"][session]] * 3
 
@@ -111,3 +113,4 @@ def test_postgres_control_without_the_index_children_are_booked_twice(monkeypatc
             editor.add_constraint(Booking, constraint)
     assert result["errors"] == []
     assert max(result["per_child"]) == 2, "the control should book a child twice; the race was not reproduced"
+    assert result["twice_per_rush_check"] == sum(1 for n in result["per_child"] if n == 2)
