@@ -162,9 +162,9 @@ def generate(households: int, children: int) -> dict:
         with transaction.atomic(), connection.cursor() as c:
             # h = a stable pseudo-random 0..99 per (child, session): 2 % cancelled in time, 3 % late
             c.execute("""
-                INSERT INTO bookings_booking (organisation_id, household_id, child_id, session_id, unit_id, status,
-                    booked_at, cancelled_at, late, after_deadline, reason, channel, actor_ref)
-                SELECT %s, ch.household_id, ch.id, s.id, u.id,
+                INSERT INTO bookings_booking (organisation_id, household_id, child_id, session_id, activity_id, date,
+                    unit_id, status, booked_at, cancelled_at, late, after_deadline, reason, channel, actor_ref)
+                SELECT %s, ch.household_id, ch.id, s.id, s.activity_id, s.date, u.id,
                        CASE WHEN x.h < 5 THEN 'cancelled' ELSE 'booked' END,
                        timestamptz '2024-08-20 10:00+00',
                        CASE WHEN x.h < 5 THEN timestamptz '2024-08-30 10:00+00' END,
