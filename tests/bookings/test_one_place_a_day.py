@@ -243,3 +243,21 @@ def test_a_paper_form_for_a_child_booked_elsewhere_that_day_is_refused_and_recor
     assert result.booked == 0
     assert result.basket.result["items"][0]["code"] == "already_booked_elsewhere"
     assert booked_parts(b) == [0, 0, 0]
+
+
+# --- the family's page ------------------------------------------------------------------------------
+
+
+def test_the_family_page_says_in_french_why_the_second_centre_is_refused(world, client):
+    import time_machine
+
+    from .test_views_family import Family, book
+
+    a, b = world.session(), world.session(site=world.site2)
+    family = Family(world, client)
+    with time_machine.travel(BEFORE, tick=False):
+        assert book(family, a, unit="journee", key="k-a").status_code == 302
+        response = book(family, b, unit="journee", key="k-b")
+        page = client.get(response["Location"]).content.decode()
+    assert "Cet enfant est déjà inscrit dans un autre centre ce jour-là." in page
+    assert Booking.objects.filter(status="booked").count() == 1
