@@ -406,3 +406,14 @@ def test_data_of_a_development_install_moves_to_a_real_key_as_the_message_says(t
 
 def fieldkey_ids_in_use() -> set[str]:
     return {k for counts in fieldkeys.status().columns.values() for k in counts}
+
+
+def test_a_running_process_reads_a_key_added_to_the_file_since_it_started(tmp_path):
+    path = key_file(tmp_path)
+    with override_settings(**{**NO_KEY, "GUICHET_FIELD_KEY_FILE": str(path)}):
+        old = crypto.keyring().current.id  # read once, as a server process does
+        new_id, _ = fieldkeys.add_key_to_file(path)  # another process rotates
+        (new_master,) = crypto.parse_keys(path.read_text().splitlines()[1], "new")
+        sealed = crypto.encrypt_text("FR76…", "water.mandate.iban", crypto.make_key(new_master))
+        assert crypto.decrypt_text(sealed, "water.mandate.iban") == "FR76…"
+        assert [k.id for k in crypto.keyring().keys] == [new_id, old]

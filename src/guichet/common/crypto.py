@@ -199,6 +199,18 @@ def keyring() -> Keyring:
     return load_keyring()
 
 
+def _key_for(key_id: str, column: str, ring: Keyring | None) -> Key:
+    if ring is not None:
+        return ring.get(key_id, column)
+    try:
+        return keyring().get(key_id, column)
+    except FieldKeyError:
+        # A key unknown to this process: the key file may have gained it since it was read
+        # (``guichet fieldkey rotate`` run while the service runs). Read it again, once.
+        keyring.cache_clear()
+        return keyring().get(key_id, column)
+
+
 @receiver(setting_changed)
 def _forget_keys(*, setting, **kwargs):
     if setting.startswith("GUICHET_FIELD_KEY"):
@@ -230,7 +242,7 @@ def decrypt_bytes(blob: bytes, column: str, ring: Keyring | None = None) -> byte
         raise NotEncryptedError(
             f"{column}: the stored value is not an encrypted value (not yet migrated?)"
         )
-    key = (ring or keyring()).get(key_id, column)
+    key = _key_for(key_id, column, ring)
     try:
         return key.aead.decrypt(blob[8 : 8 + NONCE], blob[8 + NONCE :], column.encode())
     except InvalidTag:
@@ -261,7 +273,7 @@ def decrypt_text(stored: str, column: str, ring: Keyring | None = None) -> str:
         raise NotEncryptedError(
             f"{column}: the stored value is not an encrypted value (not yet migrated?)"
         )
-    key = (ring or keyring()).get(key_id, column)
+    key = _key_for(key_id, column, ring)
     try:
         blob = base64.b64decode(stored[len(TEXT_PREFIX) + 9 :], validate=True)
         return key.aead.decrypt(blob[:NONCE], blob[NONCE:], column.encode()).decode("utf-8")
@@ -415,7 +427,7 @@ def decrypt_file_bytes(blob: bytes, name: str, ring: Keyring | None = None) -> b
         raise NotEncryptedError(
             f"file '{name}' is not encrypted (kept before encryption at rest: run 'guichet fieldkey reencrypt')"
         )
-    key = (ring or keyring()).get(key_id, f"file '{name}'")
+    key = _key_for(key_id, f"file '{name}'", ring)
     start = len(FILE_MAGIC) + 4
     try:
         return key.aead.decrypt(blob[start : start + NONCE], blob[start + NONCE :], FILE_AAD)
