@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from django.apps import apps
 from django.db.models import Count, Min, Q, Sum
 
-from guichet.bookings.models import Booking
+from guichet.bookings.models import Activity, Booking, Justification
 from guichet.catalog.models import Organisation
 from guichet.status.models import Advisory, Incident
 
@@ -193,31 +193,63 @@ def recorded_between(organisation: Organisation, start: dt.datetime, end: dt.dat
 @dataclass
 class MonthToInvoice:
     month: dt.date
-    items: int
+    items: int  # billable days on no invoice yet
     households: int
+    drafted: int = 0  # billable days on draft invoices of a run not finalised (not issued either)
+
+
+def justified_in_time(*, session_date: dt.date, justification_days: int, received_at: dt.datetime) -> bool:
+    """The bookings rule the invoice run applies: a medical certificate or serious-event
+    attestation counts when received by the end of the session day + the activity's
+    justification days, Paris time; such a day is never billed."""
+    last = session_date + dt.timedelta(days=justification_days)
+    return received_at <= dt.datetime(last.year, last.month, last.day, 23, 59, 59, tzinfo=PARIS)
 
 
 def months_not_invoiced(organisation: Organisation, today: dt.date) -> list[MonthToInvoice]:
-    """Months before the current one with billable candidates not on any invoice: bookings kept
-    (or cancelled late) on days not closed, whose booking is not in the billed-item ledger. The
-    invoice run decides the rest (justifications, absences); crèche contracts are not counted."""
+    """Months before the current one with days to bill, counted like the invoice run counts them:
+    bookings kept (or cancelled late) on days not closed, of activities billed by the day (crèche
+    contracts are billed by the month, not counted here), not justified in time. ``items``: on no
+    invoice yet; ``drafted``: on a draft invoice not issued yet. What a run leaves unbilled (no
+    tariff, justification window still open) stays in ``items`` and is in that run's anomalies."""
     if not apps.is_installed("guichet.billing"):
         return []
-    from guichet.billing.models import BilledItem
+    from guichet.billing.models import BilledItem, Invoice
 
     first_of_month = today.replace(day=1)
-    qs = (
+    billed = BilledItem.objects.filter(organisation=organisation)
+    candidates = (
         Booking.objects.filter(organisation=organisation, session__date__lt=first_of_month, session__closed=False)
+        .exclude(session__activity__kind=Activity.Kind.CRECHE)
         .filter(Q(status=Booking.Status.BOOKED) | Q(status=Booking.Status.CANCELLED, late=True))
-        .exclude(pk__in=BilledItem.objects.filter(organisation=organisation).values("booking_id"))
-        .values_list("session__date", "household_id")
     )
-    months: dict[dt.date, list] = defaultdict(lambda: [0, set()])
-    for day, household in qs:
+    rows = list(
+        candidates.exclude(pk__in=billed.values("booking_id")).values_list(
+            "pk", "session__date", "household_id", "status", "attendance__present",
+            "session__activity__justification_days")
+    )
+    # Only a late cancellation or an absence can be justified (as in the run).
+    excusable = {pk: (day, n) for pk, day, _h, st, present, n in rows if st != Booking.Status.BOOKED or present is False}
+    justified = {
+        booking_id
+        for booking_id, received_at in Justification.objects.filter(booking_id__in=list(excusable))
+        .values("booking_id").annotate(first=Min("received_at")).values_list("booking_id", "first")
+        if justified_in_time(session_date=excusable[booking_id][0], justification_days=excusable[booking_id][1],
+                             received_at=received_at)
+    }
+    months: dict[dt.date, list] = defaultdict(lambda: [0, set(), 0])
+    for pk, day, household, _st, _present, _n in rows:
+        if pk in justified:
+            continue
         m = months[day.replace(day=1)]
         m[0] += 1
         m[1].add(household)
-    return [MonthToInvoice(m, n, len(h)) for m, (n, h) in sorted(months.items())]
+    drafts = candidates.filter(
+        pk__in=billed.filter(invoice__status=Invoice.Status.DRAFT).values("booking_id")
+    ).values_list("session__date", flat=True)
+    for day in drafts:
+        months[day.replace(day=1)][2] += 1
+    return [MonthToInvoice(m, n, len(h), d) for m, (n, h, d) in sorted(months.items())]
 
 
 @dataclass
