@@ -5,7 +5,7 @@
 
 A synthetic town of 100,000 inhabitants: 45,000 households, 15,000 children, each booked on
 200 sessions (3,000,000 bookings), and a journal of 2,000,000 entries forming valid chains.
-Built in a scratch database ``guichet_bench_backup`` (dropped first): the demo towns' catalogue
+Built in a scratch database ``guichet_bench_backup`` (``--database``; dropped first): the demo towns' catalogue
 and activities (the demo loaders), then households, children and bookings set-based with
 ``generate_series``, and the journal with COPY (hashes computed in Python exactly as
 ``journal_append`` does).
@@ -13,8 +13,9 @@ and activities (the demo loaders), then households, children and bookings set-ba
 Then, as an operator runs it, with the ``guichet`` command (goal: ≤ 5 minutes together):
 
 1. ``guichet backup create``   (pg_dump in the manifest's snapshot, AES-256-GCM STREAM)
-2. ``guichet backup verify``   (decrypt and authenticate every byte, every checksum)
-3. ``guichet backup restore``  onto the empty database ``guichet_bench_backup_restore``
+2. ``guichet backup verify``   (decrypt and authenticate every byte, every checksum, every
+   table's row count in the dump)
+3. ``guichet backup restore``  onto the empty database ``guichet_bench_backup_restore`` (``--database`` + ``_restore``)
    (pg_restore in one transaction, then every table's row count and the whole journal verified
    against the manifest's checkpoint)
 
@@ -143,17 +144,19 @@ def main() -> None:
     parser.add_argument("--per-child", type=int, default=200, help="sessions booked per child")
     parser.add_argument("--journal", type=int, default=2_000_000, help="journal entries")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    parser.add_argument("--database", default="guichet_bench_backup", metavar="NAME",
+                        help="the town's scratch database (dropped first); the restore goes to NAME_restore")
     parser.add_argument("--reuse-town", action="store_true",
-                        help="keep the town built by a previous run (guichet_bench_backup) and only run the drill")
+                        help="keep the town built by a previous run (--database) and only run the drill")
     args = parser.parse_args()
 
     print("machine:", json.dumps(machine()))
     if args.reuse_town:
-        source = f"{args.pg}/guichet_bench_backup"
+        source = f"{args.pg}/{args.database}"
         built = {"database_size": _size(source)}
-        print(f"reusing the town in guichet_bench_backup ({built['database_size']})")
+        print(f"reusing the town in {args.database} ({built['database_size']})")
     else:
-        source = fresh_pg(args.pg, "guichet_bench_backup")
+        source = fresh_pg(args.pg, args.database)
         t = time.perf_counter()
         migrate(source)
         print(f"schema migrated: {time.perf_counter() - t:.1f} s")
@@ -177,7 +180,7 @@ def main() -> None:
         phases["backup verify"], out = run(["backup", "verify", str(archive), "--key-file", str(key)], source,
                                            "backup verify")
         print(out.rstrip())
-        target = fresh_pg(args.pg, "guichet_bench_backup_restore")
+        target = fresh_pg(args.pg, f"{args.database}_restore")
         phases["restore + verification"], out = run(["backup", "restore", str(archive), "--key-file", str(key),
                                                      "--media-root", str(tmp / "restored-media")], target,
                                                     "restore + verification")

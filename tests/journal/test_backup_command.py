@@ -141,6 +141,28 @@ def test_verify_reports_what_the_archive_holds(made):
     assert "  journal      5 entries in 1 chain(s)" in text
 
 
+def test_verify_counts_the_rows_of_the_database_in_the_archive(made, monkeypatch):
+    """The manifest's row counts are checked against the dump itself, PostgreSQL included: an
+    archive whose manifest claims one journal entry more than its database holds is refused,
+    naming the table."""
+    from guichet.journal import backup as bk
+
+    out = io.StringIO()
+    call_command("backup", "verify", str(made["archive"]), "--key-file", str(made["key"]), stdout=out)
+    assert "row counts" in out.getvalue() and "match the manifest" in out.getvalue()
+
+    real = bk.row_counts
+    monkeypatch.setattr(bk, "row_counts", lambda cursor, engine: {**real(cursor, engine), "journal_entry": 6})
+    lying = made["tmp"] / "lying.gbak"
+    call_command("backup", "create", str(lying), "--key-file", str(made["key"]), stdout=io.StringIO())
+    monkeypatch.setattr(bk, "row_counts", real)
+    with pytest.raises(CommandError) as failed:
+        call_command("backup", "verify", str(lying), "--key-file", str(made["key"]), stdout=io.StringIO())
+    assert str(failed.value) == (
+        "verify FAILED: row counts differ from the manifest in 1 table(s): journal_entry: 6 expected, 5 found"
+    )
+
+
 def corrupt(made, how: str):
     blob = bytearray(made["archive"].read_bytes())
     bad = made["tmp"] / f"{how}.gbak"
