@@ -31,8 +31,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from guichet.accounts.models import StaffRole
+from guichet.accounts.models import ApiToken, StaffRole
 from guichet.billing import services as billing
+from guichet.billing.models import Payment
 from guichet.bookings.models import AgentRole, Booking, Guardian, WaitlistEntry
 from guichet.common.canonical import digest
 from guichet.journal import backup as bk
@@ -280,6 +281,28 @@ def test_the_canary_never_reaches_logs_journal_backup_manifest_or_error_pages(
             "reference": f"{CANARY}-77",
         },
     )
+    assert (
+        Payment.objects.filter(reference__contains=CANARY).count() >= 3
+    )  # deposit, payment, paper form
+    # --- billing API: a deposit by a script's token ---------------------------------------------------------
+    raw = f"tok-{CANARY}"
+    ApiToken.objects.create(user=finance, name=f"script {CANARY}", digest=ApiToken.hash(raw))
+    r = client.post(
+        "/api/v1/billing/deposits",
+        json.dumps(
+            {
+                "portal": town.org.portal.slug,
+                "household": "F001",
+                "amount_cents": 700,
+                "method": "cheque",
+                "reference": f"API {CANARY}",
+            }
+        ),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=f"api-{CANARY}",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
+    assert r.status_code == 201, r.content
 
     # --- water: customer, mandate with the IBAN, a SEPA file ------------------------------------------------
     org = town.org
@@ -446,7 +469,12 @@ def test_the_canary_never_reaches_logs_journal_backup_manifest_or_error_pages(
     # A payload is kept only as its digest: an unkeyed hash of a guessable payload (an address
     # alone) would tell whoever holds a dump that this address signed up or was invited.
     digests = set(Entry.objects.values_list("payload_digest", flat=True))
-    addresses = [EMAIL, SUBSCRIBER, f"{CANARY.lower()}.second@example.org", f"{CANARY.lower()}.compta@example.org"]
+    addresses = [
+        EMAIL,
+        SUBSCRIBER,
+        f"{CANARY.lower()}.second@example.org",
+        f"{CANARY.lower()}.compta@example.org",
+    ]
     hits += [f"journal payload digest of {a}" for a in addresses if digest({"email": a}) in digests]
     hits += _hits("backup manifest", manifest)
     for what, text in outputs:
