@@ -2,18 +2,18 @@
 a guardian's e-mail, whatever the case and the accents ("helene" finds "Hélène", "coeur" finds
 "Cœur").
 
-Reads only. The folding (lower case, accents removed, æ and œ spelt out) is done by the same table
-for the words typed and for the stored text: in SQL with ``translate()`` on PostgreSQL (the
-capitals are in the table, whatever the database's locale makes of ``lower()``), and on SQLite
-by the Python function itself, registered on the connection.
-No extension and no extra column to keep in sync: one scan of an organisation's households,
-children and guardians per search (timed at 20,000 households in ``docs/benchmarks.md``).
+Reads only. The words typed are folded (lower case, accents removed, æ and œ spelt out) and
+turned into a case-insensitive regular expression in which each letter stands for all its
+accented forms ("helene" becomes ``[hH][eèéêë…][lL]…``), matched against the stored text with
+``__iregex``: PostgreSQL's ``~*`` (its regular-expression engine, no function called per row;
+no extension, no extra column to keep in sync), SQLite's ``REGEXP`` (Python's ``re``, which
+Django registers). One scan of an organisation's households, children and guardians per search,
+timed at 20,000 households in ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
-from django.db.models import CharField, Exists, Func, OuterRef, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Q, QuerySet
 
 from .models import Child, Guardian, Household
 
@@ -21,14 +21,19 @@ MIN_TEXT = 2  # characters needed to search by name or e-mail (a file number nee
 MAX_QUERY = 100
 PAGE_SIZE = 20
 
-# Accented letters and the plain ones they fold to, one to one (as SQL ``translate`` needs).
-_ACCENTED = "àáâãäåāçćčèéêëēęěìíîïīñńòóôõöøōùúûüūýÿžźšśł"
-_PLAIN = "aaaaaaaccceeeeeeeiiiiinnooooooouuuuuyyzzssl"
-_FROM = _ACCENTED + _ACCENTED.upper()
-_TO = _PLAIN + _PLAIN
-# Ligatures become two letters.
-_LIGATURES = {"æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe"}
-_TABLE = str.maketrans({**dict(zip(_FROM, _TO, strict=True)), **_LIGATURES})
+# Each plain letter and the accented letters that fold to it.
+_ACCENTS = {
+    "a": "àáâãäåā", "c": "çćč", "e": "èéêëēęě", "i": "ìíîïī", "n": "ñń", "o": "òóôõöøō",
+    "u": "ùúûüū", "y": "ýÿ", "z": "žź", "s": "šś", "l": "ł",
+}  # fmt: skip
+_LIGATURES = {"æ": "ae", "œ": "oe"}
+_TABLE = str.maketrans(
+    {accented: plain for plain, forms in _ACCENTS.items() for accented in forms + forms.upper()}
+    | {lig: letters for lig, letters in _LIGATURES.items()}
+    | {lig.upper(): letters for lig, letters in _LIGATURES.items()}
+)
+# Characters with a meaning in a regular expression (PostgreSQL's and Python's alike).
+_SPECIAL = set(r"\.^$|?*+()[]{}-/")
 
 
 def fold(text: str) -> str:
@@ -36,34 +41,27 @@ def fold(text: str) -> str:
     return (text or "").translate(_TABLE).lower()
 
 
-class Fold(Func):
-    """``fold()`` of a text column, in SQL."""
-
-    output_field = CharField()
-
-    def __init__(self, expression, **extra):
-        super().__init__(Lower(expression), **extra)
-
-    def _ligatures(self, sql: str) -> str:
-        for ligature, letters in _LIGATURES.items():
-            sql = f"REPLACE({sql}, '{ligature}', '{letters}')"
-        return sql
-
-    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"TRANSLATE({self._ligatures(sql)}, '{_FROM}', '{_TO}')", params
-
-    def as_sqlite(self, compiler, connection, **extra):
-        # SQLite has no translate(): the same Python function, registered on the connection
-        # (cheap, idempotent; a new connection gets it at its first search).
-        connection.ensure_connection()
-        connection.connection.create_function("guichet_fold", 1, _fold_or_null, deterministic=True)
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"guichet_fold({sql})", params
+def _letter(ch: str) -> str:
+    forms = _ACCENTS.get(ch, "")
+    if ch.isalpha() and ch.isascii():
+        return f"[{ch}{ch.upper()}{forms}{forms.upper()}]"
+    return "\\" + ch if ch in _SPECIAL else ch
 
 
-def _fold_or_null(text):
-    return None if text is None else fold(text)
+def pattern(term: str) -> str:
+    """A regular expression matching the text whose ``fold`` contains ``fold(term)``."""
+    term = fold(term)
+    out, i = [], 0
+    while i < len(term):
+        pair = term[i : i + 2]
+        ligature = next((lig for lig, letters in _LIGATURES.items() if letters == pair), None)
+        if ligature:  # "oe" also matches "œ"
+            out.append(f"(?:{_letter(pair[0])}{_letter(pair[1])}|[{ligature}{ligature.upper()}])")
+            i += 2
+        else:
+            out.append(_letter(term[i]))
+            i += 1
+    return "".join(out)
 
 
 def households_matching(*, organisations, query: str) -> QuerySet[Household]:
@@ -75,19 +73,16 @@ def households_matching(*, organisations, query: str) -> QuerySet[Household]:
     if not query:
         return households.none()
     match = Q(reference__istartswith=query)
-    term = fold(query)
-    if len(term) >= MIN_TEXT:
-        children = Child.objects.alias(folded=Fold("first_name")).filter(
-            household=OuterRef("pk"), folded__contains=term
-        )
-        guardians = Guardian.objects.alias(folded=Fold("user__email")).filter(
-            household=OuterRef("pk"), folded__contains=term
-        )
-        households = households.alias(folded_name=Fold("display_name"), folded_email=Fold("email"))
+    if len(fold(query)) >= MIN_TEXT:
+        regex = pattern(query)
+        # Uncorrelated subqueries: children and guardians are read once per search (a
+        # correlated EXISTS would run once per household).
+        children = Child.objects.filter(first_name__iregex=regex).values("household_id")
+        guardians = Guardian.objects.filter(user__email__iregex=regex).values("household_id")
         match |= (
-            Q(folded_name__contains=term)
-            | Q(folded_email__contains=term)
-            | Exists(children)
-            | Exists(guardians)
+            Q(display_name__iregex=regex)
+            | Q(email__iregex=regex)
+            | Q(pk__in=children)
+            | Q(pk__in=guardians)
         )
     return households.filter(match).order_by("display_name", "reference", "pk")
