@@ -202,14 +202,17 @@ def test_a_rolled_back_erasure_keeps_the_files_and_the_data(
     assert os.path.exists(b.file_path)
 
 
-def test_a_staff_member_who_is_a_parent_keeps_their_staff_account(client, family):
+@pytest.mark.parametrize("active", [True, False])
+def test_a_staff_member_who_is_a_parent_keeps_their_staff_account(client, family, active):
     b = family
     StaffRole.objects.create(user=b.parent, organisation=b.org, kind="counter", granted_at=F.NOW)
+    b.parent.is_active = active  # a deactivated staff account is kept as it is too
+    b.parent.save(update_fields=["is_active"])
     personal_data.erasure_execute(
         request_id=b.request.pk, organisation_ids=[b.org.pk], user=b.agent
     )
     parent = get_user_model().objects.get(pk=b.parent.pk)
-    assert parent.is_active and parent.email == f"{NAME}@example.org"
+    assert parent.is_active is active and parent.email == f"{NAME}@example.org"
     assert not Guardian.objects.filter(user=parent).exists()
 
 

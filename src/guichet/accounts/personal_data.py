@@ -213,12 +213,13 @@ def _close_account(user) -> bool:
     inactive, no password, its address replaced by one that names nobody. Returns whether it
     was closed (a staff member or a guardian of another file keeps their account)."""
     from axes.models import AccessAttempt, AccessFailureLog
+    from django.db.models import Q
 
     from guichet.bookings.models import Guardian
 
-    from .selectors import is_staff_member
-
-    if Guardian.objects.filter(user=user).exists() or is_staff_member(user):
+    staff = user.is_superuser or user.is_staff or type(user).objects.filter(pk=user.pk).filter(
+        Q(staff_roles__isnull=False) | Q(editor_roles__isnull=False) | Q(booking_agent_roles__isnull=False)).exists()
+    if staff or Guardian.objects.filter(user=user).exists():  # a deactivated staff account too
         return False
     for model in (AccessAttempt, AccessFailureLog):
         model.objects.filter(username__in={user.username, user.email}).delete()
