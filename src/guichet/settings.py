@@ -233,6 +233,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Guichet <ne-pas-repon
 # One switch, SECURE_COOKIES (on unless DEBUG), says the site is served over HTTPS: secure
 # cookies, redirect to HTTPS, HSTS. bin/demo turns it off for plain http on 127.0.0.1.
 HTTPS = env_bool("SECURE_COOKIES", not DEBUG)
+# Database sessions (revoked at sign-out, in every process), read with one plain SQL statement.
+SESSION_ENGINE = "guichet.accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
