@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils.dateparse import parse_datetime
 
 from guichet.accounts.models import ApiToken
 from guichet.bookings.models import AgentRole, Basket, Booking, Guardian
@@ -312,3 +313,25 @@ def test_every_waiting_slot_taken_answers_202_at_once_and_the_retry_gets_the_ans
     assert again.status_code == 200 and again.json()["basket"] == data["basket"]
     assert again.json()["items"][0]["outcome"] == "booked"
     assert Booking.objects.count() == 1 and Basket.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_poll_for_no_basket_of_this_household_is_404_never_500(world, parent, client):
+    _, _, auth = parent
+    for basket_id in (0, 999_999, 2**63, 2**70):
+        r = client.get(f"{API}/baskets/{basket_id}", **auth)
+        assert r.status_code == 404 and r.json()["errors"][0]["path"] == "basket"
+    assert client.get(f"{API}/baskets/-1", **auth).status_code in (404, 422)
+
+
+@pytest.mark.django_db
+def test_a_poll_reads_the_stored_answer_as_the_post_gave_it(world, parent, client):
+    hh, kids, auth = parent
+    session = world.session()
+    with time_machine.travel(BEFORE, tick=False):
+        posted = post_basket(client, auth, [{"child": k.pk, "session": session.pk, "unit": "journee"} for k in kids])
+        polled = client.get(posted.json()["poll"], **auth)
+    assert posted.status_code == polled.status_code == 200
+    assert posted.json() == polled.json()
+    assert [i["outcome"] for i in polled.json()["items"]] == ["booked", "booked"]
+    assert parse_datetime(polled.json()["received_at"]) == Basket.objects.get().received_at
