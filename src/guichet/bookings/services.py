@@ -26,6 +26,13 @@ Fairness (first come, first served by server receipt)
     Rules (deadline, registration window) are evaluated at the basket's receipt time. See
     docs/adr/0005-fair-booking-queue.md.
 
+One place a day
+    A child has at most one active booking per activity and day, whatever the site (a partial
+    unique index on ``Booking(child, activity, date)``; see docs/adr/0012-one-place-a-day.md).
+    Every path checks it first and refuses with ``already_booked_elsewhere`` (``duplicate_day``
+    inside one request); a unique violation met at the insert (a booking made meanwhile outside
+    the queue: an agent, an offer) is read as the same refusal, never raised.
+
 Waiting list
     Entries are served in receipt order (primary key). A newcomer does not jump the queue: when a
     waiting entry of the session could use the free places, the newcomer is waitlisted (or
@@ -889,8 +896,8 @@ class _BatchState:
         session, unit = line.objs["session"], line.objs["unit"]
         booking = Booking(
             organisation_id=basket.organisation_id, household_id=basket.household_id, child_id=line.child,
-            session_id=session.pk, activity_id=session.activity_id, date=session.date, unit_id=unit.pk, basket_id=basket.pk, booked_at=basket.received_at,
-            channel=basket.channel, actor_ref=basket.actor_ref,
+            session_id=session.pk, activity_id=session.activity_id, date=session.date, unit_id=unit.pk,
+            basket_id=basket.pk, booked_at=basket.received_at, channel=basket.channel, actor_ref=basket.actor_ref,
         )
         self.new_bookings.append(booking)
         key = (line.child, session.pk)
