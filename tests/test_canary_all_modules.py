@@ -502,3 +502,34 @@ def test_logged_paths_become_their_routes():
     )
     assert WithholdPaths().filter(line) and CANARY not in line.getMessage()
     assert line.getMessage() == '"GET /accounts/verify/<str:token>/ HTTP/1.1" 404 12'
+
+
+def test_database_errors_are_logged_without_the_values_they_quote(
+    client, settings, caplog, monkeypatch
+):
+    """PostgreSQL quotes the refused values ("Key (email)=(...) already exists"): a 500's logged
+    traceback keeps the frames and the error's class, not the message; other errors keep theirs."""
+    from django.db import IntegrityError
+
+    import guichet.billing.selectors as billing_selectors
+
+    caplog.set_level(logging.DEBUG)
+    town = billed_town(ref="F001")
+    finance = _staff(town.org, "compta@example.org", "finance")
+    crashing = Client(raise_request_exception=False)
+    crashing.force_login(finance)
+    url = reverse("billing:staff-household", args=[town.org.portal.slug, town.org.slug, "F001"])
+    for error, shown in (
+        (IntegrityError(f"duplicate key value: Key (email)=({EMAIL}) already exists."), False),
+        (ValueError(f"a plain bug about {CANARY}"), True),
+    ):
+
+        def broken(error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(billing_selectors, "household_balance", broken)
+        caplog.clear()
+        assert crashing.get(url).status_code == 500
+        text = caplog.text
+        assert "Traceback" in text and type(error).__name__ in text and "household_balance" in text
+        assert (CANARY.lower() in text.lower()) is shown, text

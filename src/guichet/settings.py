@@ -276,8 +276,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Request paths can carry personal data (file numbers, signed links): logged as their route.
-    "filters": {"withhold_paths": {"()": "guichet.common.logfilters.WithholdPaths"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Database errors quote the values they refused: logged tracebacks keep the error's class only.
+    "filters": {"withhold_paths": {"()": "guichet.common.logfilters.WithholdPaths"},
+                "withhold_db_values": {"()": "guichet.common.logfilters.WithholdDatabaseValues"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["withhold_db_values"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # WeasyPrint reports every layout step at INFO: only its warnings are worth reading.
@@ -285,7 +288,7 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
         # django-axes names the account and address of a failed sign-in at INFO/WARNING.
         "axes": {"level": "ERROR"},
-        "django.request": {"filters": ["withhold_paths"]},
+        "django.request": {"filters": ["withhold_paths", "withhold_db_values"]},
         "django.security": {"filters": ["withhold_paths"]},
         "django.security.csrf": {"filters": ["withhold_paths"]},
         "django.server": {"filters": ["withhold_paths"]},

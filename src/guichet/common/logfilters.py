@@ -56,3 +56,41 @@ class WithholdPaths(logging.Filter):
             record.args = (first, *args[1:])
         if isinstance(record.msg, str) and path and path in record.msg:
             record.msg = record.msg.replace(path, route_of(path))
+
+
+class WithholdDatabaseValues(logging.Filter):
+    """A database error quotes the values it refused (PostgreSQL: ``DETAIL: Key (email)=(...)
+    already exists``): a logged traceback keeps its frames and the error's class, not its text.
+    Sets ``exc_text``, which formatters print instead of formatting ``exc_info`` again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            try:
+                record.exc_text = _withheld_traceback(record.exc_info[1])
+            except Exception:  # noqa: BLE001 - never lose a log record over redaction
+                record.exc_text = "(traceback withheld)"
+        return True
+
+
+def _withheld_traceback(exc: BaseException) -> str | None:
+    """The traceback with the messages of database errors (and of what they were raised from)
+    withheld, or None (format as usual) when no database error is involved."""
+    import traceback
+
+    from django.db import DatabaseError
+
+    chain, seen = [], set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    if not any(isinstance(x, DatabaseError) or type(x).__module__.startswith(("psycopg", "sqlite3"))
+               for x in chain):
+        return None
+    parts = []
+    for x in reversed(chain):
+        name = f"{type(x).__module__}.{type(x).__qualname__}"
+        parts.append("Traceback (most recent call last):\n" + "".join(traceback.format_tb(x.__traceback__))
+                     + f"{name}: (message withheld: a database error can quote the values it refused)\n")
+    return "\nDuring handling of the above exception, another exception occurred:\n\n".join(parts).rstrip("\n")
