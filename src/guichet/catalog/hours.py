@@ -302,13 +302,10 @@ def _day_names() -> list[str]:
 
 
 def format_time(minutes: int) -> str:
-    """8 h 30 in French, 8:30 in English."""
-    h, m = divmod(minutes, 60)
-    from django.utils import translation
+    """8 h 30 in French, 8:30 in English (the one format of ``guichet.common.frdates``)."""
+    from guichet.common.frdates import format_time_fr
 
-    if (translation.get_language() or "fr").startswith("fr"):
-        return f"{h} h {m:02d}" if m else f"{h} h"
-    return f"{h}:{m:02d}"
+    return format_time_fr(minutes)
 
 
 def _describe_days(days: frozenset[int]) -> str:
