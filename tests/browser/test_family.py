@@ -143,7 +143,7 @@ def test_agent_books_on_behalf_after_the_deadline(live_server, desktop, town):
     with time_machine.travel(LATE, tick=True):
         url = f"/manage/bookings/{world.portal.slug}/"
         login(page, base, "agent", url)
-        page.locator("#ref").fill(hh.reference)
+        page.locator("#q").fill(hh.reference)
         page.locator("form[role=search] button").click()
         page.wait_for_url(re.compile(r"/households/"))
         page.locator("#day").fill("2024-12-04")
