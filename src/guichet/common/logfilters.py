@@ -59,8 +59,9 @@ class WithholdPaths(logging.Filter):
 
 
 class WithholdDatabaseValues(logging.Filter):
-    """A database error quotes the values it refused (PostgreSQL: ``DETAIL: Key (email)=(...)
-    already exists``): a logged traceback keeps its frames and the error's class, not its text.
+    """An integrity or data error quotes the values the database refused (PostgreSQL: ``DETAIL:
+    Key (email)=(...) already exists``): a logged traceback keeps its frames and the error's
+    class, not its text. Other errors, operational ones included, keep their message.
     Sets ``exc_text``, which formatters print instead of formatting ``exc_info`` again."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -73,11 +74,9 @@ class WithholdDatabaseValues(logging.Filter):
 
 
 def _withheld_traceback(exc: BaseException) -> str | None:
-    """The traceback with the messages of database errors (and of what they were raised from)
-    withheld, or None (format as usual) when no database error is involved."""
+    """The traceback with its messages withheld when an integrity or data error is in its chain,
+    or None (format as usual) otherwise."""
     import traceback
-
-    from django.db import DatabaseError
 
     chain, seen = [], set()
     e: BaseException | None = exc
@@ -85,8 +84,9 @@ def _withheld_traceback(exc: BaseException) -> str | None:
         seen.add(id(e))
         chain.append(e)
         e = e.__cause__ or e.__context__
-    if not any(isinstance(x, DatabaseError) or type(x).__module__.startswith(("psycopg", "sqlite3"))
-               for x in chain):
+    # Integrity and data errors (Django's, psycopg's, sqlite3's) quote values; an operational
+    # error ("database is locked", "connection refused") keeps its message: it is what to fix.
+    if not any(c.__name__ in ("IntegrityError", "DataError") for x in chain for c in type(x).__mro__):
         return None
     parts = []
     for x in reversed(chain):
