@@ -45,6 +45,7 @@ from guichet.bookings.models import Activity, Basket, Child, Household, Session,
 from guichet.catalog.models import Organisation, Procedure
 from guichet.common.actor import Actor
 from guichet.common.canonical import digest
+from guichet.common.frdates import format_datetime_fr
 from guichet.journal.services import journal_append
 
 from .models import Function, OnlineGate, PaperForm
@@ -205,7 +206,7 @@ def _form_record(*, organisation: Organisation, kind: str, series: str, number: 
                           "paper forms really carry this number, confirm it: the second one is kept and reported "
                           "as a numbering duplicate.")
                         % {"label": f"{series}-{number}",
-                           "when": first.received_at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")},
+                           "when": format_datetime_fr(first.received_at)},
                         "number")
                 form = PaperForm.objects.create(
                     organisation=organisation, kind=kind, series=series, number=number,
