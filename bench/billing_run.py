@@ -25,6 +25,8 @@ re-run creates nothing and is faster). Drops the scratch database unless ``--kee
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import os
 import resource
 import secrets
@@ -96,6 +98,8 @@ ACTIVITIES = [  # slug, kind, unit, weekdays (ISO: 1 = Monday)
 def setup_django(db_url: str) -> None:
     os.environ.update({"DATABASE_URL": db_url, "SECRET_KEY": secrets.token_urlsafe(32), "DEBUG": "0",
                        "DJANGO_SETTINGS_MODULE": "guichet.settings"})
+    # a throw-away field-encryption key for the scratch database (kept with --keep: reuse it)
+    os.environ.setdefault("GUICHET_FIELD_KEY", base64.b64encode(hashlib.sha256(db_url.encode()).digest()).decode())
     import django
 
     django.setup()
@@ -111,6 +115,7 @@ def generate(households: int, children: int) -> dict:
     from django.db import connection, transaction
 
     from guichet.billing.config import load_tariffs
+    from guichet.billing.models import HouseholdQuotient
     from guichet.bookings.models import Activity, Site, Unit
     from guichet.catalog.models import Organisation, Portal
     from guichet.common.actor import Actor
@@ -140,10 +145,12 @@ def generate(households: int, children: int) -> dict:
         c.execute("""INSERT INTO bookings_child (organisation_id, household_id, first_name, birth_date, school)
                      SELECT %s, %s + (g - 1) %% %s, 'Enfant', date '2012-01-01' + (g * 37) %% 2500, ''
                      FROM generate_series(1, %s) g""", [o, h0, households, children])
-        c.execute("""INSERT INTO billing_householdquotient (organisation_id, household_id, valid_from, quotient,
-                         resources_cents, dependent_children, source, recorded_at, actor_ref)
-                     SELECT %s, id, date '2024-01-01', (id * 7919) %% 2200, NULL, NULL, 'caf', now(), 'bench'
-                     FROM bookings_household WHERE organisation_id = %s AND id %% 10 <> 0""", [o, o])
+        # quotients are encrypted at rest: written through the model field (18,000 rows)
+        c.execute("SELECT id FROM bookings_household WHERE organisation_id = %s AND id %% 10 <> 0", [o])
+        HouseholdQuotient.objects.bulk_create([
+            HouseholdQuotient(organisation_id=o, household_id=h, valid_from=dt.date(2024, 1, 1), quotient=h * 7919 % 2200,
+                              source="caf", recorded_at=now, actor_ref="bench")
+            for (h,) in c.fetchall()], batch_size=2000)
     # bulk load: the bookings table's indexes and foreign keys are dropped, then rebuilt in one pass
     with connection.cursor() as c:
         c.execute("""SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
@@ -237,7 +244,7 @@ FLOOR_SQL = [
                       WHERE qb.organisation_id = %(org)s AND (qb.upper IS NULL OR q.quotient <= qb.upper)
                       ORDER BY qb.position LIMIT 1), 'E') END AS bracket
            FROM ranked r JOIN bookings_household h ON h.id = r.household_id
-           LEFT JOIN LATERAL (SELECT quotient FROM billing_householdquotient hq
+           LEFT JOIN LATERAL (SELECT quotient FROM floor_quotients hq
                               WHERE hq.household_id = r.household_id AND hq.valid_from <= r.month
                               ORDER BY hq.valid_from DESC LIMIT 1) q ON true)
        SELECT row_number() OVER () AS line_id, p.household_id, p.child_id, p.activity_id, p.unit_id, p.month,
@@ -296,15 +303,25 @@ def reuse() -> dict:
 def floor(org_id: int) -> tuple[float, dict]:
     from django.db import connection, transaction
 
+    from guichet.billing.models import HouseholdQuotient
+
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as c:
+        # the quotients are encrypted at rest: decrypted into a scratch table first (measured)
+        c.execute("CREATE TEMP TABLE floor_quotients (household_id bigint, valid_from date, quotient bigint)")
+        rows = list(HouseholdQuotient.objects.filter(organisation_id=org_id).values_list("household_id", "valid_from",
+                                                                                         "quotient"))
+        with c.cursor.copy("COPY floor_quotients FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        c.execute("CREATE INDEX ON floor_quotients (household_id, valid_from)")
         for sql in FLOOR_SQL:
             c.execute(sql, {"org": org_id, "first": FIRST, "last": LAST})
         elapsed = time.monotonic() - started
         c.execute("SELECT (SELECT count(*) FROM floor_billed), (SELECT count(*) FROM floor_lines), "
                   "(SELECT count(*) FROM floor_invoices), (SELECT sum(total) FROM floor_invoices)")
         items, lines, invoices, amount = c.fetchone()
-        for t in ("floor_billed", "floor_invoices", "floor_lines", "floor_items"):
+        for t in ("floor_billed", "floor_invoices", "floor_lines", "floor_items", "floor_quotients"):
             c.execute(f"DROP TABLE {t}")
     return elapsed, {"items": items, "lines": lines, "invoices": invoices, "amount": int(amount or 0)}
 
@@ -320,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--children", type=int, default=30_000)
     parser.add_argument("--chunk", type=int, default=2000, help="households per chunk (transaction)")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--db", default=DB_NAME, help=f"scratch database name (default {DB_NAME}; dropped first)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse a database kept by --keep (skip generation; billing runs are wiped first)")
@@ -327,14 +345,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.households, args.children = 2_000, 3_000
     admin_url = f"{args.pg}/postgres"
-    db_url = f"{args.pg}/{DB_NAME}"
+    db_url = f"{args.pg}/{args.db}"
     info = machine(admin_url)
     print("== Billing catch-up benchmark ==")
     print(f"   {info.get('cpu', '?')}, {info['cores']} cores, {info.get('ram_gb', '?')} GB RAM; "
           f"Python {info['python']}; PostgreSQL {info.get('postgresql')}; commit {info.get('commit', '?')}")
     print(f"   load before start: {os.getloadavg()[0]:.1f} (1 min)")
     if not args.reuse:
-        create_database(admin_url, DB_NAME)
+        create_database(admin_url, args.db)
     try:
         return run(args, db_url)
     finally:
@@ -342,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             from django.db import connections
 
             connections.close_all()
-            drop_database(admin_url, DB_NAME)
+            drop_database(admin_url, args.db)
 
 
 def run(args, db_url: str) -> int:

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils.dateparse import parse_date, parse_datetime
 
-from guichet.bookings.models import Activity, Child, Household
+from guichet.bookings.models import Activity, Child, Household, Unit
 
 from . import rules
 from .models import (
@@ -45,7 +45,7 @@ from .models import (
     InvoiceRun,
     RunAnomaly,
 )
-from .tariffs import TariffBook, price_group, psu_for
+from .tariffs import NO_QUOTIENT, TariffBook, max_rank, price_grid, price_group, psu_for
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -354,6 +354,10 @@ def run_chunk(
     booking_activities = [a.pk for a in activities if a.kind != Activity.Kind.CRECHE]
     creche_activities = [a.pk for a in activities if a.kind == Activity.Kind.CRECHE]
     days = {a.pk: a.justification_days for a in activities if a.kind != Activity.Kind.CRECHE}
+    if SQL_PRICING and connection.vendor == "postgresql":
+        return _run_chunk_sql(run=run, book=book, booking_activities=booking_activities,
+                              creche_activities=creche_activities, household_ids=household_ids, lo=lo, days=days,
+                              today=today, now=now)
     invoices = _Invoices(run, now)
     anomalies: list[tuple] = []  # (kind, household_id, key, count, details)
     resident = dict(Household.objects.filter(pk__in=household_ids).values_list("pk", "resident"))
@@ -459,6 +463,12 @@ def run_chunk(
             slot[1] += int(line.quantity)
         elif isinstance(key, CrecheKey):
             slot[1] += 1  # a contract month
+    _record_anomalies(run, result, anomalies)
+    return result
+
+
+def _record_anomalies(run: InvoiceRun, result: ChunkResult, anomalies: list[tuple]) -> None:
+    """Store the chunk's anomalies (one per kind and key) and count them in ``result``."""
     if anomalies:
         merged: dict[tuple, list] = {}
         for kind, household_id, key, count, details in anomalies:
@@ -472,7 +482,6 @@ def run_chunk(
         ], ignore_conflicts=True)
         for (kind, _key), (_h, n, _d) in merged.items():
             result.anomalies[kind] = result.anomalies.get(kind, 0) + n
-    return result
 
 
 @dataclass(frozen=True)
@@ -518,3 +527,190 @@ def _creche_lines(run, book, creche_activities, household_ids, quotients, invoic
             invoices.add(contract.household_id, month, line, key=CrecheKey(contract.pk, month))
             n += 1
     return n
+
+
+# --- PostgreSQL: the whole chunk in SQL ---------------------------------------------------------------
+
+# Price in SQL on PostgreSQL (the groups are joined to the price grid the Python rules computed);
+# False: price every group in Python as on SQLite (tests compare the two paths).
+SQL_PRICING = True
+
+GRID = "billing_tmp_grid"
+GROUPS = "billing_tmp_groups"
+LINES = "billing_tmp_lines"
+INVOICES = "billing_tmp_invoices"
+QUOTIENTS = "billing_tmp_quotients"
+GRID_COLUMNS = ("activity_id", "segment", "unit_id", "kind", "resident", "q_lo", "q_hi", "rank", "unit_price_cents",
+                "bracket", "defaulted", "penalty_cents")
+LINE_TMP_COLUMNS = ("household_id", "month", "kind", "activity_id", "unit_id", "child_id", "tariff_date", "bracket",
+                    "sibling_rank", "quantity", "unit_price_cents", "amount_cents", "item_kind", "contract_id")
+
+
+def _grid(book: TariffBook, activity_ids: list[int]) -> list[tuple]:
+    """The price grid of these activities (``tariffs.price_grid``), computed once per book."""
+    cache = book.__dict__.setdefault("_grid_cache", {})
+    key = tuple(sorted(activity_ids))
+    if key not in cache:
+        units: dict[int, list[int]] = defaultdict(list)
+        for activity_id, unit_id in Unit.objects.filter(activity_id__in=key).values_list("activity_id", "pk"):
+            units[activity_id].append(unit_id)
+        cache[key] = price_grid(book, dict(units))
+    return cache[key]
+
+
+def _run_chunk_sql(
+    *, run: InvoiceRun, book: TariffBook, booking_activities: list[int], creche_activities: list[int],
+    household_ids: list[int], lo: int, days: dict[int, int], today: dt.date, now: dt.datetime,
+) -> ChunkResult:
+    """PostgreSQL: the chunk in a handful of statements over temporary tables; Python only
+    prices the grid (once per run) and the crèche contracts (a few rows)."""
+    result = ChunkResult(households=len(household_ids))
+    hi = max(household_ids)
+    org = run.organisation_id
+    anomalies: list[tuple] = []
+    if run.grouping == InvoiceRun.Grouping.MONTH:
+        first_sql, last_sql, period = "l.month", "l.month", []
+    else:
+        first_sql, last_sql, period = "%s::date", "%s::date", [run.first_month, run.last_month]
+    t = time.monotonic()
+    with connection.cursor() as cursor:
+        # ON COMMIT DROP tables; dropped here too for callers that hold one transaction (tests)
+        cursor.execute(f"DROP TABLE IF EXISTS {ITEMS}, {MAP}, {GRID}, {GROUPS}, {LINES}, {INVOICES}, {QUOTIENTS}")
+        quotients = _quotients(household_ids)
+        cursor.execute(
+            f"""CREATE TEMP TABLE {LINES} (household_id bigint, month date, kind varchar(20), activity_id bigint,
+                    unit_id bigint, child_id bigint, tariff_date date, bracket varchar(20), sibling_rank int,
+                    quantity numeric(9, 2), unit_price_cents bigint, amount_cents bigint, item_kind varchar(20),
+                    contract_id bigint) ON COMMIT DROP""")
+        expected_items = 0
+        if booking_activities:
+            _collect_items(cursor, run, lo, hi)
+            t = result.lap("collect", t)
+            _defer_pending(cursor, days, today, anomalies)
+            t = result.lap("justifications", t)
+            cursor.execute(
+                f"""CREATE TEMP TABLE {GRID} (activity_id bigint, segment date, unit_id bigint, kind varchar(20),
+                        resident boolean, q_lo bigint, q_hi bigint, rank int, unit_price_cents bigint,
+                        bracket varchar(20), defaulted boolean, penalty_cents bigint) ON COMMIT DROP""")
+            _copy(cursor, GRID, GRID_COLUMNS, _grid(book, booking_activities))
+            cursor.execute(f"ANALYZE {GRID}")
+            # quotients are encrypted at rest: the quotient in force on the first of each month,
+            # decrypted here (one row per household and month, not per item)
+            cursor.execute(f"CREATE TEMP TABLE {QUOTIENTS} (household_id bigint, month date, quotient bigint) "
+                           "ON COMMIT DROP")
+            _copy(cursor, QUOTIENTS, ("household_id", "month", "quotient"), [
+                (h, m, q[1]) for h, rows in quotients.items() for m in rules.months(run.first_month, run.last_month)
+                if (q := _quotient_at(rows, m)) is not None])
+            cursor.execute(f"ANALYZE {QUOTIENTS}")
+            # groups, sibling ranks (eldest first among the household's children billed for the
+            # activity in the month), the quotient in force on the first of the month, the price
+            cursor.execute(
+                f"""CREATE TEMP TABLE {GROUPS} ON COMMIT DROP AS
+                    WITH g AS (
+                        SELECT household_id, child_id, activity_id, unit_id, month, segment, kind, count(*) AS n
+                        FROM {ITEMS} GROUP BY household_id, child_id, activity_id, unit_id, month, segment, kind),
+                    r AS (
+                        SELECT g.*, dense_rank() OVER (PARTITION BY g.household_id, g.activity_id, g.month
+                                                       ORDER BY c.birth_date, c.id) AS rank
+                        FROM g JOIN bookings_child c ON c.id = g.child_id),
+                    q AS (
+                        SELECT hm.household_id, hm.month, h.resident, tq.quotient
+                        FROM (SELECT DISTINCT household_id, month FROM g) hm
+                        JOIN bookings_household h ON h.id = hm.household_id
+                        LEFT JOIN {QUOTIENTS} tq ON tq.household_id = hm.household_id AND tq.month = hm.month)
+                    SELECT r.*, q.resident, p.unit_price_cents, p.bracket, p.defaulted, p.penalty_cents
+                    FROM r JOIN q ON q.household_id = r.household_id AND q.month = r.month
+                    LEFT JOIN {GRID} p ON p.activity_id = r.activity_id AND p.segment = r.segment
+                         AND p.unit_id = r.unit_id AND p.kind = r.kind AND p.resident = q.resident
+                         AND p.rank = LEAST(r.rank, {int(max_rank(book))})
+                         AND COALESCE(q.quotient, {int(NO_QUOTIENT)}) BETWEEN p.q_lo AND p.q_hi""")
+            cursor.execute(
+                f"""INSERT INTO {LINES}
+                    SELECT household_id, month, kind, activity_id, unit_id, child_id, segment, bracket, rank, n,
+                           unit_price_cents, n * unit_price_cents, kind, NULL::bigint
+                    FROM {GROUPS} WHERE unit_price_cents IS NOT NULL
+                    UNION ALL
+                    SELECT household_id, month, CASE kind WHEN %s THEN %s ELSE %s END, activity_id, unit_id,
+                           child_id, segment, bracket, rank, n, penalty_cents, n * penalty_cents, NULL::varchar, NULL::bigint
+                    FROM {GROUPS} WHERE unit_price_cents IS NOT NULL AND penalty_cents > 0""",
+                [rules.LATE_CANCELLATION, rules.LATE_PENALTY, rules.ABSENCE_PENALTY])
+            cursor.execute(
+                f"""SELECT household_id, activity_id, unit_id, month, sum(n) FROM {GROUPS}
+                    WHERE unit_price_cents IS NULL GROUP BY household_id, activity_id, unit_id, month""")
+            for h, a, u, m, n in cursor.fetchall():
+                anomalies.append((RunAnomaly.Kind.NO_TARIFF, h, f"unit:{u}:{m:%Y-%m}:h{h}", int(n),
+                                  {"activity": a, "unit": u, "month": f"{m:%Y-%m}"}))
+            cursor.execute(
+                f"""SELECT household_id, month, min(bracket), sum(n) FROM {GROUPS} WHERE unit_price_cents IS NOT NULL
+                    GROUP BY household_id, month HAVING bool_or(defaulted)""")
+            for h, m, bracket, _n in cursor.fetchall():
+                anomalies.append((RunAnomaly.Kind.NO_QUOTIENT, h, f"household:{h}:{m:%Y-%m}", 1,
+                                  {"month": f"{m:%Y-%m}", "bracket": bracket}))
+            cursor.execute(f"SELECT coalesce(sum(n), 0) FROM {GROUPS} WHERE unit_price_cents IS NOT NULL")
+            expected_items = int(cursor.fetchone()[0])
+            t = result.lap("price", t)
+        if creche_activities:
+            creche = _Invoices(run, now)
+            _creche_lines(run, book, creche_activities, household_ids, quotients, creche, anomalies)
+            _copy(cursor, LINES, LINE_TMP_COLUMNS, [
+                (h, x.month, x.kind, x.activity_id, x.unit_id, x.child_id, x.tariff_date, x.bracket, x.sibling_rank,
+                 x.quantity, x.unit_price_cents, x.amount_cents, None, key.contract)
+                for (h, _first), lines in creche.lines.items() for x, key in lines])
+            t = result.lap("price", t)
+        # one invoice per household and period, its id from the table's own sequence; then the
+        # lines with theirs, in the invoice's display order
+        cursor.execute(
+            f"""CREATE TEMP TABLE {INVOICES} ON COMMIT DROP AS
+                SELECT nextval(pg_get_serial_sequence('billing_invoice', 'id')) AS id, x.*
+                FROM (SELECT l.household_id, {first_sql} AS first_month, {last_sql} AS last_month,
+                             sum(l.amount_cents) AS total
+                      FROM {LINES} l GROUP BY 1, 2, 3 ORDER BY 1, 2) x""", period)
+        cursor.execute(
+            f"""INSERT INTO billing_invoice (id, organisation_id, household_id, run_id, kind, status, number,
+                    first_month, last_month, total_cents, created_at, reason, rebill)
+                SELECT id, %s, household_id, %s, %s, %s, NULL, first_month, last_month, total, %s, '', false
+                FROM {INVOICES} ORDER BY id""",
+            [org, run.pk, Invoice.Kind.INVOICE, Invoice.Status.DRAFT, now])
+        cursor.execute(
+            f"""CREATE TEMP TABLE {MAP} ON COMMIT DROP AS
+                SELECT nextval(pg_get_serial_sequence('billing_invoiceline', 'id')) AS id, x.*
+                FROM (SELECT l.*, i.id AS invoice_id FROM {LINES} l
+                      JOIN {INVOICES} i ON i.household_id = l.household_id AND i.first_month = {first_sql}
+                      ORDER BY i.id, l.month, l.child_id, l.activity_id, l.kind, l.unit_id, l.tariff_date) x""",
+            period[:1])
+        cursor.execute(
+            f"""INSERT INTO billing_invoiceline ({", ".join(LINE_COLUMNS)}, corrects_line_id)
+                SELECT id, %s, invoice_id, month, kind, activity_id, unit_id, child_id, tariff_date,
+                       coalesce(bracket, ''), sibling_rank, quantity, unit_price_cents, amount_cents, '', NULL
+                FROM {MAP} ORDER BY id""", [org])
+        t = result.lap("write invoices and lines", t)
+        if booking_activities:
+            # every booking to its line: the booking is the ledger's primary key
+            cursor.execute(
+                f"""INSERT INTO billing_billeditem (booking_id, organisation_id, line_id, invoice_id)
+                    SELECT t.booking_id, %s, m.id, m.invoice_id FROM {ITEMS} t
+                    JOIN {MAP} m ON m.child_id = t.child_id AND m.unit_id = t.unit_id AND m.month = t.month
+                                AND m.tariff_date = t.segment AND m.item_kind = t.kind
+                    ORDER BY t.booking_id""", [org])
+            linked = cursor.rowcount
+            t = result.lap("link items", t)
+            if linked != expected_items:
+                raise RuntimeError(f"billing run {run.pk}: {linked} items linked, {expected_items} expected")
+        if creche_activities:
+            cursor.execute(
+                f"""INSERT INTO billing_billedcrechemonth (organisation_id, contract_id, month, line_id, invoice_id)
+                    SELECT %s, contract_id, month, id, invoice_id FROM {MAP} WHERE contract_id IS NOT NULL""", [org])
+        cursor.execute(f"SELECT id FROM {INVOICES} ORDER BY id")
+        result.invoice_ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            f"""SELECT activity_id, month, count(*), sum(amount_cents),
+                       sum(CASE WHEN item_kind IS NOT NULL THEN quantity WHEN contract_id IS NOT NULL THEN 1 ELSE 0 END)
+                FROM {MAP} GROUP BY activity_id, month""")
+        for a, m, n, amount, items in cursor.fetchall():
+            result.lines += n
+            result.amount_cents += int(amount)
+            result.by_activity_month[f"{a}|{m:%Y-%m}"] = [int(amount), int(items)]
+    result.invoices = len(result.invoice_ids)
+    result.items = expected_items
+    _record_anomalies(run, result, anomalies)
+    return result

@@ -106,3 +106,54 @@ def price_group(
 def psu_for(book: TariffBook, activity_id: int, month: dt.date) -> tuple[dt.date, rules.Psu] | None:
     d = rules.in_force(book.psu_dates.get(activity_id, []), month)
     return (d, book.psu[(activity_id, d)]) if d else None
+
+
+# --- the price grid: every price ``price_group`` can give, for pricing in SQL ------------------------
+
+PRICED_KINDS = (rules.BOOKED, rules.LATE_CANCELLATION, rules.UNJUSTIFIED_ABSENCE)
+NO_QUOTIENT = -1  # the quotient class of a household without a quotient
+MAX_QUOTIENT = 2_147_483_647  # a quotient is a PositiveIntegerField
+
+
+def quotient_classes(book: TariffBook) -> list[tuple[int, int, int | None]]:
+    """Integer quotient ranges ``(lo, hi, representative)`` inside which every bracket list of the
+    book gives the same bracket (their bounds are the union of all ``upper`` values; a bracket
+    includes its upper bound), plus ``(-1, -1, None)`` for a household without a quotient."""
+    out: list[tuple[int, int, int | None]] = [(NO_QUOTIENT, NO_QUOTIENT, None)]
+    lo = 0
+    for upper in sorted({b.upper for brackets in book.brackets.values() for b in brackets if b.upper is not None}):
+        out.append((lo, upper, lo))
+        lo = upper + 1
+    out.append((lo, MAX_QUOTIENT, lo))
+    return out
+
+
+def max_rank(book: TariffBook) -> int:
+    """Sibling ranks above this one are priced like it (``rules.sibling_reduction_bp`` takes the
+    highest configured rank <= the child's)."""
+    return max([1, *(rank for reductions in book.reductions.values() for rank in reductions)])
+
+
+def price_grid(book: TariffBook, units: dict[int, list[int]]) -> list[tuple]:
+    """``price_group`` evaluated over its whole finite domain, for the given activities and their
+    units: one row ``(activity, segment, unit, kind, resident, quotient lo, quotient hi, rank,
+    unit price, bracket, defaulted, penalty)`` per combination that has a price. A segment is a
+    pricing boundary of the activity (``TariffBook.boundaries``): every date from one boundary to
+    the next prices alike. The SQL path of a run joins its groups to these rows, so the prices
+    in SQL are the Python rules' own (tests/billing/test_sql_pricing.py checks the join)."""
+    rows = []
+    classes = quotient_classes(book)
+    ranks = range(1, max_rank(book) + 1)
+    for activity_id, unit_ids in units.items():
+        for segment in book.boundaries(activity_id):
+            for unit_id in unit_ids:
+                for kind in PRICED_KINDS:
+                    for resident in (True, False):
+                        for lo, hi, quotient in classes:
+                            for rank in ranks:
+                                p = price_group(book, activity_id=activity_id, unit_id=unit_id, day=segment,
+                                                kind=kind, resident=resident, quotient=quotient, rank=rank)
+                                if p is not None:
+                                    rows.append((activity_id, segment, unit_id, kind, resident, lo, hi, rank,
+                                                 p.unit_price_cents, p.bracket, p.defaulted, p.penalty_cents))
+    return rows
