@@ -90,6 +90,26 @@ def test_checkpoint_written_to_a_dated_file_in_a_directory(tmp_path):
     assert f"written to {written}" in err
 
 
+@pytest.mark.parametrize("given", ["checkpoints", "new/checkpoints/"])
+def test_checkpoint_output_to_a_directory_not_made_yet_creates_it(tmp_path, given):
+    """As in the guide's nightly job: the first night, the directory does not exist yet. It is
+    created and receives a dated file (not a file named like the directory, overwritten every
+    night)."""
+    append(2)
+    code, out, _err = run("checkpoint", "--output", f"{tmp_path}/{given}")
+    assert code == 0
+    directory = tmp_path / given.rstrip("/")
+    assert directory.is_dir()
+    [written] = list(directory.iterdir())
+    assert written.name.startswith("journal-checkpoint-") and written.read_text() == out
+
+
+def test_checkpoint_output_to_a_file_name(tmp_path):
+    append(2)
+    code, out, _err = run("checkpoint", "--output", str(tmp_path / "latest.txt"))
+    assert code == 0 and (tmp_path / "latest.txt").read_text() == out
+
+
 @override_settings(GUICHET_JOURNAL_WITNESSES=["maire@example.org", "dpo@example.org"])
 def test_checkpoint_is_mailed_to_the_witnesses():
     entries = append(2)

@@ -69,9 +69,15 @@ def mail_witnesses(checkpoint: cp.Checkpoint, *, recipients: list[str] | None = 
     return recipients
 
 
-def write_checkpoint(checkpoint: cp.Checkpoint, path: Path) -> Path:
-    """Write to ``path``; a directory gets a dated file name (one file per checkpoint)."""
-    if path.is_dir():
+def write_checkpoint(checkpoint: cp.Checkpoint, path: Path | str) -> Path:
+    """Write to ``path``. A directory gets a dated file name (one file per checkpoint, kept):
+    an existing directory, a path ending in ``/``, or a path without a file extension that does
+    not exist yet (created: ``--output /var/backups/guichet/checkpoints`` on the first night must
+    not become a single file overwritten every night). Anything else is the file to write."""
+    as_given = str(path)
+    path = Path(path)
+    if path.is_dir() or as_given.endswith("/") or (not path.exists() and not path.suffix):
+        path.mkdir(parents=True, exist_ok=True)
         path = path / f"journal-checkpoint-{checkpoint.time.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(checkpoint.text(), encoding="utf-8")

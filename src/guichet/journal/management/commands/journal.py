@@ -36,7 +36,11 @@ class Command(BaseCommand):
         )
         take = sub.add_parser("checkpoint", help="take a checkpoint: print it, e-mail it, write it")
         take.add_argument("--mail", action="store_true", help="e-mail it to GUICHET_JOURNAL_WITNESSES")
-        take.add_argument("--output", metavar="FILE_OR_DIR", help="write it to this file (or a dated file in this directory)")
+        take.add_argument(
+            "--output", metavar="FILE_OR_DIR",
+            help="write it to a dated file in this directory (created if needed: a name without extension, or "
+                 "ending in /), or to this file (e.g. latest.txt)",
+        )
         take.add_argument(
             "--no-verify", action="store_true",
             help="read the recorded heads without verifying the journal first (faster; not for witnesses)",
@@ -119,7 +123,7 @@ class Command(BaseCommand):
         self.stdout.write(checkpoint.text(), ending="")
         if options["output"]:
             try:
-                path = write_checkpoint(checkpoint, Path(options["output"]))
+                path = write_checkpoint(checkpoint, options["output"])
             except OSError as e:
                 raise CommandError(f"--output: cannot write {options['output']}: {e.strerror}") from None
             self.stderr.write(f"written to {path}")
