@@ -380,3 +380,31 @@ def test_suspended_cancelling_removes_the_cancel_links_but_not_the_counters(gate
     )
     assert f"/bookings/{booking.pk}/cancel/" in counter  # the counter still cancels
     assert Booking.objects.get().status == "booked"
+
+
+def test_suspended_booking_leaves_declining_an_offered_place_but_not_accepting_it(gated, client):
+    world = gated
+    session = world.session()
+    first, (a,) = world.household()
+    second, (b,) = world.household()
+    world.submit(first, [item(a, session)])
+    world.submit(second, [item(b, session)])  # full (capacity 1): waiting
+    services.booking_cancel(booking=Booking.objects.get(household=first), actor=AGENT, now=BEFORE)
+    entry = WaitlistEntry.objects.get(household=second, status="offered")  # offered at once
+    accept = family_url(world, f"liste-attente/{entry.pk}/accepter/")
+    decline = family_url(world, f"liste-attente/{entry.pk}/refuser/")
+    parent = parent_of(world, client, second)
+    with time_machine.travel(BEFORE, tick=False):
+        pages = [
+            parent.get(family_url(world)),
+            parent.get(family_url(world, "calendrier/?mois=2024-12")),
+        ]
+        assert all(accept in p.content.decode() for p in pages)  # the control: open
+        set_state(world, "inscriptions", "suspended")
+        pages = [
+            parent.get(family_url(world)),
+            parent.get(family_url(world, "calendrier/?mois=2024-12")),
+        ]
+    for page in pages:
+        html = page.content.decode()
+        assert accept not in html and decline in html and INSTEAD in html

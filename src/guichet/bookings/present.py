@@ -254,6 +254,8 @@ def calendar_cells(*, household, children, date_from, date_to, now, gated: bool 
                 state, gate = "suspended", booking_closed[c.session.activity_id]
             elif state == "booked":
                 gate = cancel_closed.get(c.session.activity_id)
+            elif state == "offered":  # accepting an offered place is booking (declining stays open)
+                gate = booking_closed.get(c.session.activity_id)
             out[cal.child.pk].append(Cell(
                 child=cal.child, session=c.session, state=state, label=state_label(state), units=c.units,
                 free=c.free, position=c.position, booking=c.booking, entry=entry,

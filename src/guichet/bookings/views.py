@@ -109,7 +109,12 @@ def home(request, portal):
             household=family.household, status__in=[WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]
         ).select_related("child", "session__activity", "session__site", "unit")
     )
-    waits = [{"entry": e, "position": selectors.waitlist_position(e) if e.status == "waiting" else None} for e in waiting]
+    booking_closed = closed_gates(organisation_id=family.household.organisation_id, function="booking", now=now)
+    waits = [
+        {"entry": e, "position": selectors.waitlist_position(e) if e.status == "waiting" else None,
+         "gate": booking_closed.get(e.session.activity_id) if e.status == "offered" else None}
+        for e in waiting
+    ]
     to_justify = [
         booking_facts(b, now)
         for b in Booking.objects.filter(household=family.household, status=Booking.Status.CANCELLED, late=True)
