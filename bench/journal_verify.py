@@ -23,6 +23,7 @@ import io
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -179,14 +180,18 @@ def main() -> None:
                              lambda: verify_journal(Database.from_url(url), workers=1), None)):
         load = os.getloadavg()[0]
         server = _cpu_of(pid) if pid else None
+        waits = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
         cpu, wall = time.process_time(), time.perf_counter()
         verdicts = run()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        # Voluntary context switches: how often the verifier blocked, waiting for rows. Few
+        # means it never starved: on a quiet machine its wall time is its CPU time.
+        waits = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - waits
         assert all(v.ok for v in verdicts) and sum(v.count for v in verdicts) == args.entries, verdicts
         server = f", {_cpu_of(pid) - server:.2f} s CPU of its PostgreSQL backend" if pid else ""
         print(f"{label}: {args.entries:,} entries in {wall:.2f} s wall ({cpu:.2f} s CPU of this process{server}): "
-              f"{args.entries / wall:,.0f} entries/s wall, {args.entries / cpu:,.0f} per CPU-second "
-              f"(load {load:.1f} before, {os.getloadavg()[0]:.1f} after)")
+              f"{args.entries / wall:,.0f} entries/s wall, {args.entries / cpu:,.0f} per CPU-second; "
+              f"blocked waiting for rows {waits} times (load {load:.1f} before, {os.getloadavg()[0]:.1f} after)")
 
     if args.sqlite:
         import sqlite3
