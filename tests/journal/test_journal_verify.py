@@ -269,3 +269,24 @@ def test_a_broken_chain_does_not_disturb_the_chains_read_after_it():
     assert code == 1
     assert broken_at(1) in out
     assert f"chain {ORG + 1}: 4 entries, OK" in out
+
+
+def test_verifying_leaves_the_callers_query_plans_alone():
+    """PostgreSQL reads each chain along its index (sorts and bitmap scans off for the
+    transaction); the settings are put back afterwards, also when a chain is broken."""
+    from django.db import connection
+
+    def plan_settings():
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_sort'), current_setting('enable_bitmapscan')")
+            return cursor.fetchone()
+
+    append(3)
+    with transaction.atomic():
+        before = plan_settings()
+        assert all(v.ok for v in verify_all())
+        Entry.objects.filter(chain=ORG, seq=1).update(details={"i": 0})
+        assert not verify_all()[0].ok
+        assert plan_settings() == before

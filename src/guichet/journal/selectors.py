@@ -38,7 +38,9 @@ _COLUMNS = {
 _PLACEHOLDER = {"postgresql": "%s", "sqlite": "?"}
 # Read a chain along the (chain, seq) unique index, whatever the statistics say: right after a
 # restore (no ANALYZE yet) the planner may otherwise sort the whole chain on disk first.
-_PG_PLAN = "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+# Set for the transaction, and put back afterwards: a caller's later queries keep their plans.
+_PG_PLAN_BEFORE = "SELECT current_setting('enable_sort'), current_setting('enable_bitmapscan')"
+_PG_PLAN = "SELECT set_config('enable_sort', %s, true), set_config('enable_bitmapscan', %s, true)"
 
 
 def _iso(value) -> str:
@@ -119,23 +121,30 @@ def _copied_rows(cursor, chain: int) -> Iterator[tuple]:
     Must run inside a transaction (for the plan settings). If the verifier stops early (a
     broken entry), the rest of the stream is read and dropped, so that the connection and its
     transaction stay usable: cancelling the COPY would abort the transaction."""
-    cursor.execute(_PG_PLAN)
+    cursor.execute(_PG_PLAN_BEFORE)
+    before = cursor.fetchone()
+    cursor.execute(_PG_PLAN, ["off", "off"])
     sql = f"COPY (SELECT {_COLUMNS['postgresql']} FROM journal_entry WHERE chain = {int(chain)} ORDER BY seq) TO STDOUT"  # noqa: S608
     iso, objects, details, field = _iso, _canonical_list, _canonical, _copy_field
-    with cursor.copy(sql) as copy:
-        try:
-            for data in copy:
-                line = str(data, "utf-8")
-                if "\\" in line:
-                    seq, at, actor, channel, operation, refs, detail, payload, prev, stored = map(
-                        field, line[:-1].split("\t"))
-                else:
-                    seq, at, actor, channel, operation, refs, detail, payload, prev, stored = line[:-1].split("\t")
-                yield (int(seq), iso(at), actor, channel, operation, objects(refs), details(detail), payload, prev,
-                       stored)
-        finally:
-            for _rest in copy:
-                pass
+    try:
+        with cursor.copy(sql) as copy:
+            try:
+                for data in copy:
+                    line = str(data, "utf-8")
+                    if "\\" in line:
+                        seq, at, actor, channel, operation, refs, detail, payload, prev, stored = map(
+                            field, line[:-1].split("\t"))
+                    else:
+                        seq, at, actor, channel, operation, refs, detail, payload, prev, stored = line[:-1].split("\t")
+                    yield (int(seq), iso(at), actor, channel, operation, objects(refs), details(detail), payload,
+                           prev, stored)
+            finally:
+                for _rest in copy:
+                    pass
+    except GeneratorExit:  # the verifier stopped at a broken entry; the stream was read out
+        cursor.execute(_PG_PLAN, before)
+        raise
+    cursor.execute(_PG_PLAN, before)
 
 
 def heads(cursor) -> dict[int, tuple[int, str]]:
