@@ -229,6 +229,18 @@ def _defer_pending(cursor, days: dict[int, int], today: dt.date, anomalies: list
     cursor.execute(f"DELETE FROM {ITEMS} WHERE {where}", params)
 
 
+def _pending_sql(days: dict[int, int], today: dt.date) -> tuple[str, list]:
+    """Condition on a staging row (``st``): a late cancellation or an absence whose justification
+    window is still open (it waits for a later run)."""
+    conds, params = [], []
+    for activity_id, n in days.items():
+        conds.append("(st.activity_id = %s AND st.session_date >= %s)")
+        params += [activity_id, today - dt.timedelta(days=n)]
+    if not conds:
+        return "(false)", []
+    return f"(st.kind IN ('late_cancellation', 'unjustified_absence') AND ({' OR '.join(conds)}))", params
+
+
 def _quotients(household_ids: list[int]) -> dict[int, list[tuple]]:
     out: dict[int, list[tuple]] = defaultdict(list)
     rows = HouseholdQuotient.objects.filter(household_id__in=household_ids).order_by("household_id", "valid_from")
@@ -583,10 +595,20 @@ def _run_chunk_sql(
                     quantity numeric(9, 2), unit_price_cents bigint, amount_cents bigint, item_kind varchar(20),
                     contract_id bigint) ON COMMIT DROP""")
         expected_items = 0
+        stage = stage_name(run.pk)
+        chunk_rows = f"{stage} st WHERE st.household_id > %s AND st.household_id <= %s AND NOT"
+        pending, pending_params = _pending_sql(days, today)
+        chunk_params = [lo, hi, *pending_params]
         if booking_activities:
-            _collect_items(cursor, run, lo, hi)
-            t = result.lap("collect", t)
-            _defer_pending(cursor, days, today, anomalies)
+            # the chunk's rows of the staging table, read in place (it is ordered by household);
+            # what was billed when the stage was built is not in it, and a chunk's households are
+            # billed once (the run's cursor moves in the chunk's transaction): the ledger's
+            # primary key is the guarantee, not a look-up per item
+            cursor.execute(f"SELECT st.household_id, count(*) FROM {stage} st WHERE st.household_id > %s "
+                           f"AND st.household_id <= %s AND {pending} GROUP BY st.household_id", chunk_params)
+            for household_id, n in cursor.fetchall():
+                anomalies.append((RunAnomaly.Kind.JUSTIFICATION_PENDING, household_id, f"household:{household_id}",
+                                  int(n), {}))
             t = result.lap("justifications", t)
             cursor.execute(
                 f"""CREATE TEMP TABLE {GRID} (activity_id bigint, segment date, unit_id bigint, kind varchar(20),
@@ -608,7 +630,8 @@ def _run_chunk_sql(
                 f"""CREATE TEMP TABLE {GROUPS} ON COMMIT DROP AS
                     WITH g AS (
                         SELECT household_id, child_id, activity_id, unit_id, month, segment, kind, count(*) AS n
-                        FROM {ITEMS} GROUP BY household_id, child_id, activity_id, unit_id, month, segment, kind),
+                        FROM {chunk_rows} {pending}
+                        GROUP BY household_id, child_id, activity_id, unit_id, month, segment, kind),
                     r AS (
                         SELECT g.*, dense_rank() OVER (PARTITION BY g.household_id, g.activity_id, g.month
                                                        ORDER BY c.birth_date, c.id) AS rank
@@ -623,7 +646,8 @@ def _run_chunk_sql(
                     LEFT JOIN {GRID} p ON p.activity_id = r.activity_id AND p.segment = r.segment
                          AND p.unit_id = r.unit_id AND p.kind = r.kind AND p.resident = q.resident
                          AND p.rank = LEAST(r.rank, {int(max_rank(book))})
-                         AND COALESCE(q.quotient, {int(NO_QUOTIENT)}) BETWEEN p.q_lo AND p.q_hi""")
+                         AND COALESCE(q.quotient, {int(NO_QUOTIENT)}) BETWEEN p.q_lo AND p.q_hi""",
+                chunk_params)
             cursor.execute(
                 f"""INSERT INTO {LINES}
                     SELECT household_id, month, kind, activity_id, unit_id, child_id, segment, bracket, rank, n,
@@ -688,10 +712,12 @@ def _run_chunk_sql(
             # every booking to its line: the booking is the ledger's primary key
             cursor.execute(
                 f"""INSERT INTO billing_billeditem (booking_id, organisation_id, line_id, invoice_id)
-                    SELECT t.booking_id, %s, m.id, m.invoice_id FROM {ITEMS} t
-                    JOIN {MAP} m ON m.child_id = t.child_id AND m.unit_id = t.unit_id AND m.month = t.month
-                                AND m.tariff_date = t.segment AND m.item_kind = t.kind
-                    ORDER BY t.booking_id""", [org])
+                    SELECT st.booking_id, %s, m.id, m.invoice_id
+                    FROM {MAP} m, {chunk_rows} {pending}
+                         AND m.child_id = st.child_id AND m.unit_id = st.unit_id AND m.month = st.month
+                         AND m.tariff_date = st.segment AND m.item_kind = st.kind
+                    ORDER BY st.booking_id""",
+                [org, *chunk_params])
             linked = cursor.rowcount
             t = result.lap("link items", t)
             if linked != expected_items:
