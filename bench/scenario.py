@@ -17,6 +17,7 @@ import random
 import secrets
 import string
 from dataclasses import dataclass, field
+from importlib import import_module
 
 DAYS_PER_WEEK = 5
 WEEKS = 2
@@ -167,7 +168,6 @@ def prepare_auth(scenario: Scenario, *, auth: str = "session") -> None:
     """Sign every guardian in beforehand: a server-side session + CSRF secret, or an API token."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
     from django.contrib.sessions.models import Session
     from django.utils import timezone
 
@@ -181,7 +181,7 @@ def prepare_auth(scenario: Scenario, *, auth: str = "session") -> None:
             tokens.append(ApiToken(user=users[f.user_id], name="bench", digest=ApiToken.hash(f.token)))
         ApiToken.objects.bulk_create(tokens, batch_size=1000)
         return
-    store = SessionStore()
+    store = import_module(settings.SESSION_ENGINE).SessionStore()  # the server's session engine
     expire = timezone.now() + dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
     rows = []
     for f in scenario.families:
@@ -190,7 +190,7 @@ def prepare_auth(scenario: Scenario, *, auth: str = "session") -> None:
         f.csrf = "".join(secrets.choice(CSRF_CHARS) for _ in range(32))
         data = store.encode({
             "_auth_user_id": str(user.pk),
-            "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            "_auth_user_backend": settings.AUTHENTICATION_BACKENDS[-1],
             "_auth_user_hash": user.get_session_auth_hash(),
         })
         rows.append(Session(session_key=f.session_key, session_data=data, expire_date=expire))

@@ -84,3 +84,29 @@ def test_an_expired_or_unknown_session_is_signed_out(parent):
     assert with_cookie("x" * 32).get(ME).status_code == 401
     assert with_cookie("'; DROP TABLE django_session; --").get(ME).status_code == 401
     assert Session.objects.filter(session_key=key).exists()  # still there for the clean-up command
+
+
+def test_the_user_of_a_session_is_read_as_the_orm_reads_it(parent):
+    from guichet.accounts.backends import ModelBackend
+
+    parent.last_login = timezone.now()
+    parent.save()
+    fast, orm = ModelBackend().get_user(str(parent.pk)), get_user_model().objects.get(pk=parent.pk)
+    for field in get_user_model()._meta.concrete_fields:
+        assert getattr(fast, field.attname) == getattr(orm, field.attname), field.name
+    assert fast.is_active is True and fast.is_staff is False and fast.last_login.tzinfo is not None
+    assert ModelBackend().get_user("not a number") is None
+    assert ModelBackend().get_user(str(2**70)) is None
+    assert ModelBackend().get_user(str(parent.pk + 1000)) is None
+
+
+def test_a_deactivated_or_deleted_account_is_signed_out(parent):
+    _client, key = signed_in(parent)
+    copy = with_cookie(key)
+    assert copy.get(ME).status_code != 401
+    get_user_model().objects.filter(pk=parent.pk).update(is_active=False)
+    assert copy.get(ME).status_code == 401
+    get_user_model().objects.filter(pk=parent.pk).update(is_active=True)
+    assert copy.get(ME).status_code != 401
+    parent.delete()
+    assert copy.get(ME).status_code == 401

@@ -32,6 +32,7 @@ from ninja.security import django_auth
 
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
+from guichet.common.fastread import read_one
 from guichet.recovery import gates
 from guichet.status.api import bearer
 
@@ -128,42 +129,8 @@ def _household(request) -> Household:
 
 
 # The two requests of the opening rush (a basket, its poll) read the household and the basket
-# with plain SQL: the ORM would spend more time building each query than the database spends
-# answering it (docs/benchmarks.md). Values are converted as the ORM converts them.
-_SQL: dict[tuple[str, str], tuple[str, list]] = {}
-
-
-def _read_one(model, fields: tuple[str, ...], name: str, build, params: list):
-    """The first row of ``build(quote, columns)``'s SQL as a ``model`` instance with ``fields``
-    loaded (any other field is read on first use), or None."""
-    from django.db import connections, router
-
-    alias = router.db_for_read(model)
-    connection = connections[alias]
-    cached = _SQL.get((alias, name))
-    if cached is None:
-        qn, table = connection.ops.quote_name, model._meta.db_table
-        wanted = {model._meta.get_field(f) for f in fields}
-        cols = [f for f in model._meta.concrete_fields if f in wanted]  # from_db wants this order
-        converters = []
-        for field in cols:
-            col = field.get_col(table)
-            converters.append(connection.ops.get_db_converters(col) + col.get_db_converters(connection))
-        columns = ", ".join(f"{qn(table)}.{qn(f.column)}" for f in cols)
-        cached = _SQL[(alias, name)] = (build(qn, columns), list(zip(cols, converters, strict=True)))
-    sql, conversions = cached
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = []
-    for value, (field, converters) in zip(row, conversions, strict=True):
-        col = field.get_col(model._meta.db_table) if converters else None
-        for converter in converters:
-            value = converter(value, col, connection)
-        values.append(value)
-    return model.from_db(alias, [f.attname for f, _c in conversions], values)
+# with plain SQL (``common.fastread``): the ORM would spend more time building each query than
+# the database spends answering it (docs/benchmarks.md).
 
 
 def _family_household(request) -> Household:
@@ -180,7 +147,7 @@ def _family_household(request) -> Household:
             f"ORDER BY {guardian}.{qn(g.pk.column)} LIMIT 1",
         ])
 
-    household = _read_one(Household, ("id", "organisation"), "household", build, [request.auth.pk])
+    household = read_one(Household, "family-household", build, [request.auth.pk], fields=("id", "organisation"))
     if household is None:
         raise Problem(404, "household", "No family file is linked to this account.", "not_found")
     return household
@@ -200,7 +167,7 @@ def _family_basket(household: Household, basket_id: int) -> Basket | None:
             f"AND {table}.{qn(b.get_field('household').column)} = %s",
         ])
 
-    return _read_one(Basket, _BASKET_FIELDS, "basket", build, [basket_id, household.pk])
+    return read_one(Basket, "family-basket", build, [basket_id, household.pk], fields=_BASKET_FIELDS)
 
 
 def _agent_orgs(request) -> list[int]:

@@ -1,0 +1,54 @@
+"""One row read with plain SQL, for the few reads that every request of a rush makes (its
+session's user, a family's household, a basket being polled).
+
+Building a query with the ORM costs more CPU than the database spends answering a lookup by
+primary key (docs/benchmarks.md, "the opening-day rush"). Here the SQL is built once per model,
+read and database, from the model's own metadata (quoted identifiers; every value is a
+parameter), and each value goes through the converters the ORM would apply (so SQLite's dates
+and booleans, or an encrypted field, come back as the ORM gives them). The result is a model
+instance made by ``Model.from_db``, as a queryset makes it: fields not read are loaded on first
+use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from django.db import connections, router
+
+_CACHE: dict[tuple[str, str, str], tuple[str, list]] = {}
+
+
+def read_one(model, name: str, build: Callable[[Callable[[str], str], str], str], params: list,
+             fields: Iterable[str] | None = None):
+    """The first row of the SQL that ``build(quote_name, columns)`` returns, as an instance of
+    ``model`` with ``fields`` (default: every concrete field) loaded, or None. ``name`` names the
+    statement (one SQL text per name, model and database); ``columns`` is the select list."""
+    alias = router.db_for_read(model)
+    connection = connections[alias]
+    key = (alias, model._meta.label, name)
+    cached = _CACHE.get(key)
+    if cached is None:
+        meta, qn = model._meta, connection.ops.quote_name
+        wanted = None if fields is None else {meta.get_field(f) for f in fields}
+        # Model.from_db wants the values in the order of the model's fields.
+        cols = [f for f in meta.concrete_fields if wanted is None or f in wanted]
+        conversions = []
+        for field in cols:
+            col = field.get_col(meta.db_table)
+            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            conversions.append((field.attname, col, converters))
+        columns = ", ".join(f"{qn(meta.db_table)}.{qn(f.column)}" for f in cols)
+        cached = _CACHE[key] = (build(qn, columns), conversions)
+    sql, conversions = cached
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for value, (_attname, col, converters) in zip(row, conversions, strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
+        values.append(value)
+    return model.from_db(alias, [c[0] for c in conversions], values)
