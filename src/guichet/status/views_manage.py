@@ -40,7 +40,7 @@ from guichet.accounts.selectors import can_edit, editable_portals
 from guichet.catalog import services as catalog_services
 from guichet.catalog.models import Portal, Procedure, Service
 from guichet.common.actor import Actor
-from guichet.common.frdates import format_date_fr, format_datetime_fr
+from guichet.common.frdates import format_date_fr
 
 from . import services
 from .forms import FORMS, NEEDS_INCIDENT, EditContext, IncidentForm
@@ -56,6 +56,7 @@ from .models import (
 )
 from .operations import OperationsInvalid, OpError
 from .selectors import contacts_shown_nowhere, page_state
+from .templatetags.status_public import format_datetime
 
 OPEN = (ChangeSet.Status.DRAFT, ChangeSet.Status.PENDING)
 
@@ -130,7 +131,7 @@ def _when(value: str | None) -> str:
     if not value:
         return ""
     parsed = dt.datetime.fromisoformat(value)
-    return format_datetime_fr(parsed) if parsed.tzinfo else format_datetime_fr(timezone.make_aware(parsed))
+    return format_datetime(parsed if parsed.tzinfo else timezone.make_aware(parsed))
 
 
 def _day(value: str | None) -> str:
