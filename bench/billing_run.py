@@ -303,10 +303,12 @@ def reuse() -> dict:
 def floor(org_id: int) -> tuple[float, dict]:
     from django.db import connection, transaction
 
+    from guichet.billing.engine import tune
     from guichet.billing.models import HouseholdQuotient
 
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as c:
+        tune(c)  # the same work_mem as the application's run
         # the quotients are encrypted at rest: decrypted into a scratch table first (measured)
         c.execute("CREATE TEMP TABLE floor_quotients (household_id bigint, valid_from date, quotient bigint)")
         rows = list(HouseholdQuotient.objects.filter(organisation_id=org_id).values_list("household_id", "valid_from",

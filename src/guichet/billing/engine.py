@@ -110,6 +110,18 @@ def _drop_temp(cursor) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {MAP}")
 
 
+# Memory PostgreSQL may use per sort or hash in a run's statements (SET LOCAL, the run's own
+# transactions only): the default 4 MB sends the grouping, the joins and the ledger's sort of a
+# chunk to temporary files. Bounded per operation, like the server's own setting.
+WORK_MEM = "128MB"
+
+
+def tune(cursor) -> None:
+    """Give this transaction's sorts and hashes ``WORK_MEM`` (PostgreSQL; no-op elsewhere)."""
+    if connection.vendor == "postgresql":
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+
+
 def stage_name(run_id: int) -> str:
     return f"billing_stage_{int(run_id)}"
 
@@ -174,6 +186,7 @@ def stage_build(run: InvoiceRun, book: TariffBook, activity_ids: list[int]) -> i
         ORDER BY b.household_id
     """
     with connection.cursor() as cursor:
+        tune(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
         cursor.execute(sql, [*seg_params, run.organisation_id, *activity_ids, run.first_month,
                              rules.next_month(run.last_month)])
@@ -586,6 +599,7 @@ def _run_chunk_sql(
         first_sql, last_sql, period = "%s::date", "%s::date", [run.first_month, run.last_month]
     t = time.monotonic()
     with connection.cursor() as cursor:
+        tune(cursor)
         # ON COMMIT DROP tables; dropped here too for callers that hold one transaction (tests)
         cursor.execute(f"DROP TABLE IF EXISTS {ITEMS}, {MAP}, {GRID}, {GROUPS}, {LINES}, {INVOICES}, {QUOTIENTS}")
         quotients = _quotients(household_ids)
