@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 OCT, NOV = dt.date(2024, 10, 1), dt.date(2024, 11, 1)
 TODAY = dt.date(2024, 12, 1)  # f.NOW: October and November are past months
-IN_TIME = dt.datetime(2024, 10, 3, 9, 0, tzinfo=dt.UTC)  # the session is on 2 October: within 8 days
+IN_TIME = dt.datetime(
+    2024, 10, 3, 9, 0, tzinfo=dt.UTC
+)  # the session is on 2 October: within 8 days
 TOO_LATE = dt.datetime(2024, 10, 20, 9, 0, tzinfo=dt.UTC)
 
 
@@ -33,10 +35,19 @@ def town():
     oct_day = f.session(org, site, acts["mercredis"], dt.date(2024, 10, 2))
     f.book(c1, oct_day)  # kept: billed
     f.book(c2, oct_day, status="cancelled", late=True, justified_at=IN_TIME)  # never billed
-    f.book(c1, f.session(org, site, acts["mercredis"], dt.date(2024, 10, 9)), present=False,
-           justified_at=IN_TIME + dt.timedelta(days=7))  # absent, justified in time: never billed
-    f.book(c2, f.session(org, site, acts["mercredis"], dt.date(2024, 10, 16)), status="cancelled", late=True,
-           justified_at=TOO_LATE + dt.timedelta(days=10))  # justified too late: billed
+    f.book(
+        c1,
+        f.session(org, site, acts["mercredis"], dt.date(2024, 10, 9)),
+        present=False,
+        justified_at=IN_TIME + dt.timedelta(days=7),
+    )  # absent, justified in time: never billed
+    f.book(
+        c2,
+        f.session(org, site, acts["mercredis"], dt.date(2024, 10, 16)),
+        status="cancelled",
+        late=True,
+        justified_at=TOO_LATE + dt.timedelta(days=10),
+    )  # justified too late: billed
     nov_day = f.session(org, site, acts["cantine"], dt.date(2024, 11, 5))
     f.book(c1, nov_day, "repas")
     # A crèche day is billed by the contract, by the month, never as a day: not counted.
@@ -66,8 +77,14 @@ def test_after_a_run_the_screen_and_the_run_agree(town):
 def test_what_a_run_leaves_aside_stays_to_bill_with_its_anomaly(town):
     org, acts, c2 = town
     # A snack in November that has no tariff: the run says so and bills the rest.
-    snack = Unit.objects.create(organisation=org, activity=acts["cantine"], code="gouter", name="Goûter",
-                                parts=["day"], position=5)
+    snack = Unit.objects.create(
+        organisation=org,
+        activity=acts["cantine"],
+        code="gouter",
+        name="Goûter",
+        parts=["day"],
+        position=5,
+    )
     f.book(c2, Session.objects.get(activity=acts["cantine"]), snack.code)
     assert _months(org)[NOV] == (2, 2, 0)
     run = f.run(org, OCT, NOV, [acts["mercredis"], acts["cantine"]])

@@ -41,13 +41,17 @@ def run(*args: str) -> tuple[str, str]:
 
 def test_the_notice_warns_with_the_contact_s_line():
     (warning,) = parse_notice(LOST, "lost.yaml").warnings()
-    assert str(warning).startswith(f"lost.yaml:{LOST_LINE}: contacts[1].key: contact 'permanence' is attached")
+    assert str(warning).startswith(
+        f"lost.yaml:{LOST_LINE}: contacts[1].key: contact 'permanence' is attached"
+    )
     assert "shown nowhere" in str(warning)
     assert parse_notice(SMALL, "small.yaml").warnings() == []
 
 
 def test_a_contact_with_a_service_or_named_by_a_row_is_shown():
-    with_service = LOST.replace("    value: 01 99 99 99 99\n", "    value: 01 99 99 99 99\n    service: etat-civil\n")
+    with_service = LOST.replace(
+        "    value: 01 99 99 99 99\n", "    value: 01 99 99 99 99\n    service: etat-civil\n"
+    )
     assert parse_notice(with_service, "x.yaml").warnings() == []
     named = LOST.replace("contacts: [accueil-tel]", "contacts: [accueil-tel, permanence]")
     assert parse_notice(named, "x.yaml").warnings() == []
@@ -70,7 +74,9 @@ def test_status_import_warns_about_the_page_as_published(tmp_path):
     out, err = run("status", "import", str(path))
     assert "published on page 'petiteville'" in out
     assert "warning: page 'petiteville': contact 'permanence' is attached to no service" in err
-    assert [c.key for c in contacts_shown_nowhere(Portal.objects.get(slug="petiteville"))] == ["permanence"]
+    assert [c.key for c in contacts_shown_nowhere(Portal.objects.get(slug="petiteville"))] == [
+        "permanence"
+    ]
     # Once a row names it, it is shown, and the warning goes.
     services.publish_now(
         portal_slug="petiteville", actor=Actor.cli(), title="Permanence",

@@ -1,4 +1,4 @@
-""""Mis à jour le" is the date the information was given, not the time it was imported.
+""" "Mis à jour le" is the date the information was given, not the time it was imported.
 
 A notice imported long after it was written (the demo loads 2024 notices today) must still say
 it was updated on its own date; the import time is shown only as "last checked".
@@ -52,11 +52,17 @@ def test_the_page_says_the_notice_date_and_the_import_only_as_last_checked(clien
 
 def test_service_page_and_json_carry_the_notice_date(client, saint_nazaire):
     with time_machine.travel(IMPORTED + dt.timedelta(minutes=5), tick=False):
-        page = _text(client.get(reverse("status:service", kwargs={"portal": "saint-nazaire", "service": "eau"})))
+        page = _text(
+            client.get(
+                reverse("status:service", kwargs={"portal": "saint-nazaire", "service": "eau"})
+            )
+        )
         doc = client.get(reverse("status:json", kwargs={"portal": "saint-nazaire"})).json()
     assert "Mis à jour le 21 mai 2024 à 9 h" in page
     water = next(s for s in doc["services"] if s["slug"] == "eau")
-    assert dt.datetime.fromisoformat(water["updated_at"]) == dt.datetime(2024, 5, 21, 9, 0, tzinfo=PARIS)
+    assert dt.datetime.fromisoformat(water["updated_at"]) == dt.datetime(
+        2024, 5, 21, 9, 0, tzinfo=PARIS
+    )
 
 
 def test_the_poster_says_the_notice_date(saint_nazaire):
@@ -74,7 +80,11 @@ def test_a_change_made_later_is_dated_when_it_is_made(client, saint_nazaire):
         actor=Actor.cli(), title="Retour", now=later,
     )  # fmt: skip
     with time_machine.travel(later, tick=False):
-        page = _text(client.get(reverse("status:service", kwargs={"portal": "saint-nazaire", "service": "eau"})))
+        page = _text(
+            client.get(
+                reverse("status:service", kwargs={"portal": "saint-nazaire", "service": "eau"})
+            )
+        )
     assert "Mis à jour le 25 novembre 2026 à 3 h 55" in page
 
 
@@ -82,9 +92,14 @@ def test_notice_date_is_the_latest_update_not_in_the_future():
     ops = [
         {"op": "update.post", "published_at": "2022-12-05T00:00:00+01:00"},
         {"op": "update.post", "published_at": "2022-12-07T10:00:00+01:00"},
-        {"op": "update.post", "published_at": "2030-01-01T10:00:00+01:00"},  # scheduled: not yet given
+        {
+            "op": "update.post",
+            "published_at": "2030-01-01T10:00:00+01:00",
+        },  # scheduled: not yet given
         {"op": "advisory.set", "published_at": "2023-01-01T10:00:00+01:00"},
     ]
     now = dt.datetime(2026, 1, 1, tzinfo=PARIS)
-    assert notice_date(ops, now) == dt.datetime(2022, 12, 7, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert notice_date(ops, now) == dt.datetime(
+        2022, 12, 7, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))
+    )
     assert notice_date([{"op": "service.set"}], now) is None
