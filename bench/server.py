@@ -90,6 +90,11 @@ def start(*, database_url: str, secret_key: str, workers: int = 4, threads: int 
         # https:// (the client sends its session cookie itself, so secure cookies change nothing).
         "SECURE_SSL_REDIRECT": "0",
         "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        # The server refuses to start without a field key (guichet/wsgi.py). Unless the caller
+        # configured one (passed on above), it uses the development key, as the tests' own
+        # process does: what a test writes, the server reads, and the other way round.
+        **({} if os.environ.get("GUICHET_FIELD_KEY_FILE") or os.environ.get("GUICHET_FIELD_KEY")
+           else {"GUICHET_INSECURE_DEV_KEY": "1"}),
         **(extra_env or {}),
     }
     cmd = [
