@@ -463,7 +463,11 @@ class BilledItem(models.Model):
                                      db_constraint=False)
     line = models.ForeignKey(InvoiceLine, on_delete=models.DO_NOTHING, related_name="items", db_constraint=False,
                              db_index=False)  # read by invoice (indexed), never by line alone
-    invoice = models.ForeignKey(Invoice, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    # not indexed either: an index on the invoice, written in booking order, doubled the cost of
+    # writing the ledger (ADR 13); an invoice's rows are found through its household's bookings
+    # (``services.ledger_rows``)
+    invoice = models.ForeignKey(Invoice, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False,
+                                db_index=False)
 
     def __str__(self) -> str:
         return f"billed booking {self.booking_id}"

@@ -29,7 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
 
-from guichet.bookings.models import Activity, Child, Household
+from guichet.bookings.models import Activity, Booking, Child, Household
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
 from guichet.common.crypto import blind_index
@@ -385,9 +385,20 @@ def invoice_run_cancel(*, run: InvoiceRun, actor: Actor, now: dt.datetime) -> In
     return run
 
 
+def _ledger_rows(invoices: Iterable[tuple[int, int]]):
+    """The ledger rows of these invoices (``(id, household_id)`` pairs). The ledger has no index
+    on the invoice (ADR 13): its rows are reached through the households' bookings (indexed)
+    and the ledger's primary key."""
+    invoices = list(invoices)
+    return BilledItem.objects.filter(
+        invoice_id__in=[i for i, _h in invoices],
+        booking_id__in=Booking.objects.filter(household_id__in={h for _i, h in invoices}).values("pk"))
+
+
 def _delete_drafts(drafts) -> dict:
-    ids = list(drafts.values_list("pk", flat=True))
-    items = BilledItem.objects.filter(invoice_id__in=ids).delete()[0]
+    pairs = list(drafts.values_list("pk", "household_id"))
+    ids = [pk for pk, _h in pairs]
+    items = _ledger_rows(pairs).delete()[0]
     BilledCrecheMonth.objects.filter(invoice_id__in=ids).delete()
     lines = InvoiceLine.objects.filter(invoice_id__in=ids).delete()[0]
     Invoice.objects.filter(pk__in=ids).delete()
@@ -796,11 +807,12 @@ def credit_note_create(
         note.refresh_from_db()
         released = 0
         if rebill:
-            items = list(BilledItem.objects.filter(invoice=inv).values_list("booking_id", "line_id"))
+            ledger = _ledger_rows([(inv.pk, inv.household_id)])
+            items = list(ledger.values_list("booking_id", "line_id"))
             ReleasedItem.objects.bulk_create([
                 ReleasedItem(organisation_id=inv.organisation_id, booking_id=b, line_id=line, credit_note=note)
                 for b, line in items], batch_size=2000)
-            BilledItem.objects.filter(invoice=inv).delete()
+            ledger.delete()
             released = len(items) + BilledCrecheMonth.objects.filter(invoice=inv, released_by__isnull=True).update(
                 released_by=note)
         # the credit settles what the corrected invoice still owes first, then other debts
