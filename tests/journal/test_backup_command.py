@@ -35,7 +35,10 @@ def made(tmp_path, settings):
     (tmp_path / "media" / "receipt.pdf").write_bytes(b"%PDF receipt")
     for i in range(5):
         with transaction.atomic():
-            journal_append(actor=Actor.cli(), operation=f"test.op{i}", details={"i": i}, organisation_id=3)
+            # Text over two lines, with a tab and a backslash: one row all the same when the
+            # rows of a PostgreSQL dump are counted.
+            journal_append(actor=Actor.cli(), operation=f"test.op{i}\nsecond line\t\\",
+                           details={"i": i, "note": "two\nlines"}, organisation_id=3)
     key = tmp_path / "backup.key"
     call_command("backup", "keygen", str(key), stdout=io.StringIO())
     archive = tmp_path / "a.gbak"
