@@ -126,11 +126,12 @@ def _copied_rows(cursor, chain: int) -> Iterator[tuple]:
     cursor.execute(_PG_PLAN, ["off", "off"])
     sql = f"COPY (SELECT {_COLUMNS['postgresql']} FROM journal_entry WHERE chain = {int(chain)} ORDER BY seq) TO STDOUT"  # noqa: S608
     iso, objects, details, field = _iso, _canonical_list, _canonical, _copy_field
+    encoding = cursor.connection.info.encoding  # the client encoding COPY writes in (UTF-8 for Django)
     try:
         with cursor.copy(sql) as copy:
             try:
                 for data in copy:
-                    line = str(data, "utf-8")
+                    line = str(data, encoding)
                     if "\\" in line:
                         seq, at, actor, channel, operation, refs, detail, payload, prev, stored = map(
                             field, line[:-1].split("\t"))
