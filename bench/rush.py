@@ -141,11 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--auth", choices=["session", "token"], default="session",
                     help="session cookie + CSRF header (default) or Authorization: Bearer")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    ap.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    ap.add_argument("--threads", type=int, default=24, help="threads per gunicorn worker")
+    ap.add_argument("--wait-slots", type=int,
+                    help="requests per worker that wait for their answer (GUICHET_BOOKING_CONCURRENCY; "
+                         "default: --threads - 2, so that two threads stay free for receipts and polls)")
     ap.add_argument("--connections", type=int, default=256, help="client keep-alive connections (max)")
     ap.add_argument("--timeout", type=float, default=120.0, help="per family, seconds")
     ap.add_argument("--db-procs", type=int, help="processes for the DB-only ceiling (default: --workers)")
-    ap.add_argument("--db-threads", type=int, help="threads per process (default: --threads)")
+    ap.add_argument("--db-threads", type=int, default=8, help="threads per process (DB-only phases)")
     ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for the server (repeatable)")
     ap.add_argument("--skip-http", action="store_true")
@@ -168,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
     )
     db_procs = args.db_procs or args.workers
-    db_threads = args.db_threads or args.threads
+    db_threads = args.db_threads
+    server_env = dict(kv.split("=", 1) for kv in args.server_env)
+    server_env.setdefault("GUICHET_BOOKING_CONCURRENCY",
+                          str(args.wait_slots if args.wait_slots is not None else max(1, args.threads - 2)))
     pg = args.pg.rstrip("/")
     admin_url, db_url = f"{pg}/postgres", f"{pg}/{args.db}"
     figures: dict = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
@@ -185,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   {params.families} families, {params.centres} centres x {params.days} days x {params.places} places; "
           f"{params.popular_share:.0%} want the popular week; seed {params.seed}")
     print(f"   release: {args.arrival} over {args.burst} s; auth: {args.auth}; gunicorn {args.workers} workers x "
-          f"{args.threads} threads (gthread); client pool {args.connections} connections; "
+          f"{args.threads} threads (gthread), {server_env['GUICHET_BOOKING_CONCURRENCY']} waiting for their "
+          f"answer; client pool {args.connections} connections; "
           f"DB-only: {db_procs} processes x {db_threads} threads")
     figures["params"] = {**params.__dict__, "burst": args.burst, "arrival": args.arrival, "auth": args.auth,
-                         "workers": args.workers, "threads": args.threads, "db_procs": db_procs,
+                         "workers": args.workers, "threads": args.threads, "server_env": server_env,
+                         "db_procs": db_procs,
                          "db_threads": db_threads}
 
     secret = secrets.token_urlsafe(40)
@@ -217,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         # --- 1. the rush through HTTP ------------------------------------------------------
         if not args.skip_http:
             srv = server.start(database_url=db_url, secret_key=secret, workers=args.workers, threads=args.threads,
-                               extra_env=dict(kv.split("=", 1) for kv in args.server_env))
+                               extra_env=server_env)
             server.warm_up(srv)
             opens = math.ceil(time.time()) + 2
             opens_at = dt.datetime.fromtimestamp(opens, tz=dt.UTC)
