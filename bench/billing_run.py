@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2,000 households, 3,000 children")
     parser.add_argument("--households", type=int, default=20_000)
     parser.add_argument("--children", type=int, default=30_000)
-    parser.add_argument("--chunk", type=int, default=2000, help="households per chunk (transaction)")
+    parser.add_argument("--chunk", type=int, default=5000, help="households per chunk (transaction)")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--db", default=DB_NAME, help=f"scratch database name (default {DB_NAME}; dropped first)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
