@@ -1,10 +1,11 @@
 """The restore drill at town scale: backup, restore onto an empty PostgreSQL, full verification.
 
     .venv/bin/python bench/backup_drill.py                    # 100,000 inhabitants
-    .venv/bin/python bench/backup_drill.py --children 1500 --journal 200000   # a quick run
+    .venv/bin/python bench/backup_drill.py --children 2500 --journal 200000   # a quick run
 
-A synthetic town of 100,000 inhabitants: 45,000 households, 15,000 children, each booked on
-200 sessions (3,000,000 bookings), and a journal of 2,000,000 entries forming valid chains.
+A synthetic town of 100,000 inhabitants: 45,000 households, 25,000 children, each booked on
+120 days (3,000,000 bookings; one place a day, each day at one of the day's centres), and a
+journal of 2,000,000 entries forming valid chains.
 Built in a scratch database ``guichet_bench_backup`` (``--database``; dropped first): the demo towns' catalogue
 and activities (the demo loaders), then households, children and bookings set-based with
 ``generate_series``, and the journal with COPY (hashes computed in Python exactly as
@@ -63,10 +64,14 @@ def populate(url: str, *, households: int, children: int, per_child: int, journa
     load_bookings_demo()
     timings = {}
     with psycopg.connect(url) as conn:
+        # A child is in one place a day (one booking per child, activity and day): the days
+        # offered are the organisation's distinct (activity, date), each at one of its centres.
         orgs = [r[0] for r in conn.execute(
-            "SELECT organisation_id FROM bookings_session GROUP BY 1 HAVING count(*) >= %s ORDER BY 1", [per_child])]
+            """SELECT organisation_id FROM (SELECT DISTINCT organisation_id, activity_id, date
+                                            FROM bookings_session) d
+               GROUP BY 1 HAVING count(*) >= %s ORDER BY 1""", [per_child])]
         if not orgs:
-            raise SystemExit(f"no organisation has {per_child} sessions in the demo data")
+            raise SystemExit(f"no organisation has {per_child} days of activity in the demo data")
         t = time.perf_counter()
         conn.execute(
             """INSERT INTO bookings_household (organisation_id, reference, display_name, resident, email, created_at)
@@ -79,24 +84,24 @@ def populate(url: str, *, households: int, children: int, per_child: int, journa
                FROM (SELECT id, organisation_id FROM bookings_household WHERE reference LIKE 'SYN-%%'
                      ORDER BY id LIMIT %(n)s) h""", {"n": children})
         conn.execute(
-            """CREATE TEMP TABLE syn_session AS
-               SELECT s.id, s.organisation_id, s.activity_id, s.date,
-                      (SELECT min(u.id) FROM bookings_unit u WHERE u.activity_id = s.activity_id) AS unit_id,
-                      row_number() OVER (PARTITION BY s.organisation_id ORDER BY s.id) AS rn,
-                      count(*) OVER (PARTITION BY s.organisation_id) AS n
-               FROM bookings_session s""")
+            """CREATE TEMP TABLE syn_day AS
+               SELECT d.*, row_number() OVER (PARTITION BY d.organisation_id ORDER BY d.activity_id, d.date) AS rn,
+                      count(*) OVER (PARTITION BY d.organisation_id) AS n
+               FROM (SELECT s.organisation_id, s.activity_id, s.date, array_agg(s.id ORDER BY s.id) AS sessions,
+                            (SELECT min(u.id) FROM bookings_unit u WHERE u.activity_id = s.activity_id) AS unit_id
+                     FROM bookings_session s GROUP BY s.organisation_id, s.activity_id, s.date) d""")
         conn.execute(
             """INSERT INTO bookings_booking (organisation_id, household_id, child_id, session_id, activity_id, date,
                                              unit_id, status, booked_at, late, after_deadline, reason, channel,
                                              actor_ref)
-               SELECT c.organisation_id, c.household_id, c.id, s.id, s.activity_id, s.date, s.unit_id, 'booked',
+               SELECT c.organisation_id, c.household_id, c.id,
+                      d.sessions[1 + c.id %% cardinality(d.sessions)], d.activity_id, d.date, d.unit_id, 'booked',
                       timestamptz '2025-06-04 10:30:00+00' + (c.id %% 3600) * interval '1 second', false, false, '',
                       'portal', 'user:' || c.household_id
                FROM bookings_child c
-               JOIN syn_session s ON s.organisation_id = c.organisation_id
-                    AND ((s.rn + c.id) %% s.n) < %(k)s
-               WHERE c.first_name LIKE 'Enfant %%'
-               ON CONFLICT DO NOTHING""", {"k": per_child})  # one place a day: a second centre is skipped
+               JOIN syn_day d ON d.organisation_id = c.organisation_id
+                    AND ((d.rn + c.id) %% d.n) < %(k)s
+               WHERE c.first_name LIKE 'Enfant %%'""", {"k": per_child})
         conn.commit()
         timings["bookings"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -140,8 +145,8 @@ def run(args: list[str], url: str, label: str) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--households", type=int, default=45_000)
-    parser.add_argument("--children", type=int, default=15_000)
-    parser.add_argument("--per-child", type=int, default=200, help="sessions booked per child")
+    parser.add_argument("--children", type=int, default=25_000)
+    parser.add_argument("--per-child", type=int, default=120, help="days booked per child (one place a day)")
     parser.add_argument("--journal", type=int, default=2_000_000, help="journal entries")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
     parser.add_argument("--database", default="guichet_bench_backup", metavar="NAME",
