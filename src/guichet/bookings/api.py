@@ -156,18 +156,22 @@ def _family_household(request) -> Household:
 _BASKET_FIELDS = ("id", "organisation", "household", "mode", "status", "result", "received_at", "answered_at")
 
 
-def _family_basket(household: Household, basket_id: int) -> Basket | None:
+def _family_basket(request, basket_id: int) -> Basket | None:
+    """The basket, if it belongs to a household of which the signed-in account is a guardian."""
+
     def build(qn, columns):
-        b = Basket._meta
-        table = qn(b.db_table)
-        # Identifiers from the model, quoted; values are parameters.
+        b, g = Basket._meta, Guardian._meta
+        basket, guardian = qn(b.db_table), qn(g.db_table)
+        household = qn(b.get_field("household").column)
+        # Identifiers from the models, quoted; values are parameters.
         return " ".join([
-            f"SELECT {columns} FROM {table}",  # noqa: S608
-            f"WHERE {table}.{qn(b.pk.column)} = %s",
-            f"AND {table}.{qn(b.get_field('household').column)} = %s",
+            f"SELECT {columns} FROM {basket} WHERE {basket}.{qn(b.pk.column)} = %s",  # noqa: S608
+            f"AND EXISTS (SELECT 1 FROM {guardian}",  # noqa: S608
+            f"WHERE {guardian}.{qn(g.get_field('household').column)} = {basket}.{household}",
+            f"AND {guardian}.{qn(g.get_field('user').column)} = %s)",
         ])
 
-    return read_one(Basket, "family-basket", build, [basket_id, household.pk], fields=_BASKET_FIELDS)
+    return read_one(Basket, "family-basket", build, [basket_id, request.auth.pk], fields=_BASKET_FIELDS)
 
 
 def _agent_orgs(request) -> list[int]:
@@ -470,9 +474,9 @@ def basket_post(request, payload: BasketIn, idempotency_key: str = Header(
 )
 @handle
 def basket_get(request, basket_id: int):
-    hh = _family_household(request)
-    basket = _family_basket(hh, basket_id) if 0 < basket_id < 2**63 else None
+    basket = _family_basket(request, basket_id) if 0 < basket_id < 2**63 else None
     if basket is None:
+        _family_household(request)  # 404 "household" for an account without a family file
         raise Problem(404, "basket", "No such basket in your household.", "not_found")
     # A poll only reads: the process's drainer answers the queue (bookings/intake.py).
     return _answer_response(request, basket, "done" if basket.status == Basket.Status.DONE else "received")
