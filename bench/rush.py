@@ -268,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             s["cpu_ms_per_family"] = per
             bound = 1000 * (os.cpu_count() or 1) / sum(per.values()) if sum(per.values()) > 0 else float("nan")
             s["cpu_bound_rate"] = bound
+            figures["http"].update(cpu_ms_per_family=per, cpu_bound_rate=bound)  # in --json too
             print(f"   CPU per family                server {per['server']:.1f} ms, PostgreSQL {per['postgresql']:.1f} ms"
                   f" (its backends), client {per['client']:.1f} ms: at most {bound:.0f} week-baskets/s on "
                   f"{os.cpu_count()} cores with nothing else running")
