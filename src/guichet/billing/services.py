@@ -385,20 +385,18 @@ def invoice_run_cancel(*, run: InvoiceRun, actor: Actor, now: dt.datetime) -> In
     return run
 
 
-def _ledger_rows(invoices: Iterable[tuple[int, int]]):
-    """The ledger rows of these invoices (``(id, household_id)`` pairs). The ledger has no index
-    on the invoice (ADR 13): its rows are reached through the households' bookings (indexed)
-    and the ledger's primary key."""
-    invoices = list(invoices)
+def _ledger_rows(invoices):
+    """The ledger rows of ``invoices`` (a queryset). The ledger has no index on the invoice
+    (ADR 13): its rows are reached through the households' bookings (indexed) and the ledger's
+    primary key. Subqueries, not lists: a run has tens of thousands of invoices."""
     return BilledItem.objects.filter(
-        invoice_id__in=[i for i, _h in invoices],
-        booking_id__in=Booking.objects.filter(household_id__in={h for _i, h in invoices}).values("pk"))
+        invoice_id__in=invoices.values("pk"),
+        booking_id__in=Booking.objects.filter(household_id__in=invoices.values("household_id")).values("pk"))
 
 
 def _delete_drafts(drafts) -> dict:
-    pairs = list(drafts.values_list("pk", "household_id"))
-    ids = [pk for pk, _h in pairs]
-    items = _ledger_rows(pairs).delete()[0]
+    ids = list(drafts.values_list("pk", flat=True))
+    items = _ledger_rows(drafts).delete()[0]
     BilledCrecheMonth.objects.filter(invoice_id__in=ids).delete()
     lines = InvoiceLine.objects.filter(invoice_id__in=ids).delete()[0]
     Invoice.objects.filter(pk__in=ids).delete()
@@ -807,7 +805,7 @@ def credit_note_create(
         note.refresh_from_db()
         released = 0
         if rebill:
-            ledger = _ledger_rows([(inv.pk, inv.household_id)])
+            ledger = _ledger_rows(Invoice.objects.filter(pk=inv.pk))
             items = list(ledger.values_list("booking_id", "line_id"))
             ReleasedItem.objects.bulk_create([
                 ReleasedItem(organisation_id=inv.organisation_id, booking_id=b, line_id=line, credit_note=note)
