@@ -385,18 +385,19 @@ def invoice_run_cancel(*, run: InvoiceRun, actor: Actor, now: dt.datetime) -> In
     return run
 
 
-def _ledger_rows(invoices):
-    """The ledger rows of ``invoices`` (a queryset). The ledger has no index on the invoice
-    (ADR 13): its rows are reached through the households' bookings (indexed) and the ledger's
-    primary key. Subqueries, not lists: a run has tens of thousands of invoices."""
+def _ledger_of(invoice: Invoice):
+    """The ledger rows of one invoice. The ledger has no index on the invoice (ADR 13): they are
+    reached through the household's bookings (indexed) and the ledger's primary key."""
     return BilledItem.objects.filter(
-        invoice_id__in=invoices.values("pk"),
-        booking_id__in=Booking.objects.filter(household_id__in=invoices.values("household_id")).values("pk"))
+        invoice_id=invoice.pk, booking_id__in=Booking.objects.filter(household_id=invoice.household_id).values("pk"))
 
 
-def _delete_drafts(drafts) -> dict:
+def _delete_drafts(drafts, *, one: Invoice | None = None) -> dict:
+    """Delete draft invoices with their lines and ledger rows: ``one`` invoice, or every draft of
+    ``drafts`` (a run cancelled: one pass over the ledger)."""
     ids = list(drafts.values_list("pk", flat=True))
-    items = _ledger_rows(drafts).delete()[0]
+    ledger = _ledger_of(one) if one is not None else BilledItem.objects.filter(invoice_id__in=drafts.values("pk"))
+    items = ledger.delete()[0]
     BilledCrecheMonth.objects.filter(invoice_id__in=ids).delete()
     lines = InvoiceLine.objects.filter(invoice_id__in=ids).delete()[0]
     Invoice.objects.filter(pk__in=ids).delete()
@@ -415,7 +416,7 @@ def invoice_draft_discard(*, invoice: Invoice, actor: Actor, now: dt.datetime, r
         if inv is None or inv.status != Invoice.Status.DRAFT:
             raise BillingError("not_draft", _("Only a draft invoice can be discarded."), "invoice")
         run = InvoiceRun.objects.select_for_update().get(pk=inv.run_id)
-        counts = _delete_drafts(Invoice.objects.filter(pk=inv.pk))
+        counts = _delete_drafts(Invoice.objects.filter(pk=inv.pk), one=inv)
         InvoiceRun.objects.filter(pk=run.pk).update(
             invoices_count=max(run.invoices_count - 1, 0), lines_count=max(run.lines_count - counts["lines"], 0),
             items_count=max(run.items_count - counts["items"], 0), amount_cents=run.amount_cents - inv.total_cents)
@@ -805,7 +806,7 @@ def credit_note_create(
         note.refresh_from_db()
         released = 0
         if rebill:
-            ledger = _ledger_rows(Invoice.objects.filter(pk=inv.pk))
+            ledger = _ledger_of(inv)
             items = list(ledger.values_list("booking_id", "line_id"))
             ReleasedItem.objects.bulk_create([
                 ReleasedItem(organisation_id=inv.organisation_id, booking_id=b, line_id=line, credit_note=note)
