@@ -139,6 +139,10 @@ class Household(models.Model):
     display_name = models.CharField(max_length=120)
     resident = models.BooleanField(default=True)
     email = models.EmailField(blank=True)
+    postal_address = models.TextField(
+        _("postal address"), blank=True, default="",
+        help_text=_("Printed on invoices: street, then postcode and town, one per line (at most 5 lines)."),
+    )
     created_at = models.DateTimeField()
 
     class Meta:
