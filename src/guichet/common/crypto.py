@@ -311,6 +311,9 @@ class _Encrypted:
         return None
 
 
+Encrypted = _Encrypted  # public name: ``isinstance(field, crypto.Encrypted)``
+
+
 class _EmptyOnlyExact(Exact):
     """``field=""``: the one comparison an encrypted text allows (the empty string is stored empty)."""
 

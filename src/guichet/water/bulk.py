@@ -14,6 +14,8 @@ import json
 
 from django.db import connection, models
 
+from guichet.common import crypto
+
 BATCH = 2000
 
 
@@ -43,6 +45,8 @@ def insert_rows(model: type[models.Model], rows: list[dict]) -> int:
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     fields = [by_attname[n] for n in names]
     json_at = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    # Encrypted at rest (an IBAN, a BIC): COPY bypasses the field, so the value is sealed here.
+    sealed_at = [(i, f) for i, f in enumerate(fields) if isinstance(f, crypto.Encrypted)]
     qn = connection.ops.quote_name
     sql = f"COPY {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) FROM STDIN"
     with connection.cursor() as cur, cur.cursor.copy(sql) as copy:
@@ -50,5 +54,7 @@ def insert_rows(model: type[models.Model], rows: list[dict]) -> int:
             values = [row[n] for n in names]
             for i in json_at:
                 values[i] = json.dumps(values[i], ensure_ascii=False)
+            for i, f in sealed_at:
+                values[i] = f.get_db_prep_save(values[i], connection)
             copy.write_row(values)
     return len(rows)
