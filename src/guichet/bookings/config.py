@@ -33,6 +33,7 @@ from guichet.journal.services import journal_append
 
 from . import calendar as school
 from .deadlines import RuleError, parse_rule
+from .households import HouseholdError, postal_address_clean
 from .models import (
     Activity,
     Child,
@@ -61,7 +62,7 @@ UNIT_FIELDS = ("code", "name", "name_en", "parts")
 CAPACITY_FIELDS = ("site", "capacity")
 CALENDAR_FIELDS = ("every", "in", "zone", "from", "to", "dates")
 WINDOW_FIELDS = ("first_date", "last_date", "opens_at", "residents_open_at", "closes_at")
-HOUSEHOLD_FIELDS = ("reference", "name", "resident", "email", "guardians", "children")
+HOUSEHOLD_FIELDS = ("reference", "name", "resident", "email", "postal_address", "guardians", "children")
 CHILD_FIELDS = ("first_name", "birth_date", "school")
 
 
@@ -183,9 +184,14 @@ def parse_config(text: str, source: str = "config") -> Config:
             birth = r.date(cb.get("birth_date"), r.line(cb, "birth_date"), f"{cpath}.birth_date")
             children.append({"first_name": r.text(cb, "first_name", cpath, max_length=80), "birth_date": birth,
                              "school": r.text(cb, "school", cpath, max_length=120)})
-        config.households.append(HouseholdSpec(
-            {"reference": ref, "display_name": r.text(b, "name", path, max_length=120), "resident": resident is True,
-             "email": r.text(b, "email", path, max_length=254)}, guardians, children))
+        values = {"reference": ref, "display_name": r.text(b, "name", path, max_length=120),
+                  "resident": resident is True, "email": r.text(b, "email", path, max_length=254)}
+        if "postal_address" in b:  # only when given: reloading a file keeps an address the family typed
+            try:
+                values["postal_address"] = postal_address_clean(r.text(b, "postal_address", path, max_length=300))
+            except HouseholdError as exc:
+                r.problem(r.line(b, "postal_address"), f"{path}.postal_address", exc.message)
+        config.households.append(HouseholdSpec(values, guardians, children))
     if r.problems:
         raise ConfigError(r.problems)
     return config

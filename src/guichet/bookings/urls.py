@@ -9,6 +9,8 @@ urlpatterns = [
     path("manage/bookings/<slug:portal>/", views_agent.home, name="agent-home"),
     path("manage/bookings/<slug:portal>/households/<str:reference>/", views_agent.household, name="agent-household"),
     path("manage/bookings/<slug:portal>/households/<str:reference>/book/", views_agent.book, name="agent-book"),
+    path("manage/bookings/<slug:portal>/households/<str:reference>/address/", views_agent.address,
+         name="agent-address"),
     path("manage/bookings/<slug:portal>/bookings/<int:pk>/cancel/", views_agent.cancel, name="agent-cancel"),
     path(
         "manage/bookings/<slug:portal>/bookings/<int:pk>/justification/",
@@ -20,6 +22,7 @@ urlpatterns = [
     path("manage/bookings/<slug:portal>/waiting-lists/<int:session>/offer/", views_agent.offer_next, name="agent-offer"),
     # Families
     path("<slug:portal>/famille/", views.home, name="home"),
+    path("<slug:portal>/famille/adresse/", views.address, name="address"),
     path("<slug:portal>/famille/calendrier/", views.calendar, name="calendar"),
     path("<slug:portal>/famille/calendrier/mois/", views.calendar_month, name="calendar-month"),
     path("<slug:portal>/famille/panier/", views.basket_submit, name="basket-submit"),

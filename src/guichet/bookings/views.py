@@ -24,7 +24,7 @@ from guichet.catalog.models import Portal
 from guichet.common.actor import Actor
 from guichet.recovery import gates
 
-from . import ical, intake, selectors, services
+from . import households, ical, intake, selectors, services
 from .forms import BasketModeForm, JustificationForm, new_key
 from .models import (
     AgentRole,
@@ -131,6 +131,23 @@ def home(request, portal):
 
 
 # --- Calendar and basket ----------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def address(request, portal):
+    """The family's postal address, printed on its invoices: shown and changed here."""
+    family = _family(request, portal)
+    if request.method == "POST":
+        value = request.POST.get("postal_address", "")
+        try:
+            changed = households.household_address_set(
+                household=family.household, postal_address=value, actor=_actor(request))
+        except households.HouseholdError as exc:
+            return render(request, "bookings/address.html", _ctx(family, error=exc.message, value=value), status=400)
+        return redirect(reverse("bookings:address", args=[portal]) + ("?enregistre=1" if changed else ""))
+    return render(request, "bookings/address.html", _ctx(
+        family, value=family.household.postal_address, saved=request.GET.get("enregistre") == "1"))
 
 
 def _period(request, today: dt.date):

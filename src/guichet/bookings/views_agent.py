@@ -26,7 +26,7 @@ from guichet.catalog.models import Organisation, Portal
 from guichet.common.actor import Actor
 from guichet.common.frdates import format_date_fr
 
-from . import search, selectors, services
+from . import households, search, selectors, services
 from .forms import AgentJustificationForm
 from .models import (
     Activity,
@@ -195,6 +195,22 @@ def book(request, portal, reference):
     messages.success(request, _("Booked: %(child)s, %(date)s.") % {
         "child": child.first_name, "date": format_date_fr(session.date, weekday=True)})
     return redirect(reverse("bookings:agent-household", args=[portal, hh.reference]) + f"?date={session.date:%Y-%m-%d}#b{booking.pk}")
+
+
+@login_required
+@require_POST
+def address(request, portal, reference):
+    """Change the household's postal address (printed on its invoices)."""
+    agent = _agent(request, portal)
+    hh = _household(agent, reference)
+    try:
+        changed = households.household_address_set(
+            household=hh, postal_address=request.POST.get("postal_address", ""), actor=_actor(request))
+    except households.HouseholdError as exc:
+        return _household_page(request, agent, hh, error=exc.message, status=400)
+    if changed:
+        messages.success(request, _("Postal address saved."))
+    return redirect(reverse("bookings:agent-household", args=[portal, hh.reference]) + "#h-address")
 
 
 def _agent_booking(agent: Agent, pk: int) -> Booking:
