@@ -34,6 +34,7 @@ def family(settings, tmp_path):
     b = billed_town(ref="F001")
     h = b.household
     h.display_name, h.email = f"Famille {NAME}", f"{NAME.lower()}@example.org"
+    h.postal_address = f"3 rue {NAME}\n44600 Saint-Nazaire"
     h.save()
     b.child.first_name, b.child.school = f"Léa {NAME}", "École Jules Verne"
     b.child.save()
@@ -96,7 +97,7 @@ def test_an_agent_erases_what_can_be_erased_and_the_law_keeps_the_rest(
     assert r.status_code == 302
     # Erased: names, addresses, school, the day of birth, the file, the typed reason.
     h = Household.objects.get(pk=b.household.pk)
-    assert NAME not in h.display_name and h.email == ""
+    assert NAME not in h.display_name and h.email == "" and h.postal_address == ""
     assert list(
         Child.objects.filter(household=h).values_list("first_name", "school", "birth_date")
     ) == [("1", "", dt.date(b.child.birth_date.year, 1, 1))]
@@ -132,6 +133,7 @@ def test_an_agent_erases_what_can_be_erased_and_the_law_keeps_the_rest(
     assert (
         entry.details["erased"]["accounts_closed"] == 1
         and entry.details["erased"]["justification_files"] == 1
+        and entry.details["erased"]["postal_address"] == 1
     )
     assert NAME.lower() not in str(Entry.objects.values_list("details", flat=True)).lower()
     # The page says it is done; a second click erases nothing more.

@@ -41,7 +41,8 @@ def household_export(household, *, now: dt.datetime | None = None) -> dict:
     doc: dict = {
         "generated_at": _iso(now),
         "household": {"reference": household.reference, "name": household.display_name,
-                      "email": household.email, "resident": household.resident,
+                      "email": household.email, "postal_address": household.postal_address,
+                      "resident": household.resident,
                       "organisation": household.organisation.name, "created_at": _iso(household.created_at)},
         "guardians": [{"email": g.user.email, "since": _iso(g.user.date_joined),
                        "last_login": _iso(g.user.last_login)}
@@ -238,7 +239,7 @@ def erasure_execute(*, request_id: int, organisation_ids, user, now: dt.datetime
     (future bookings, places on a waiting list). Otherwise, in one transaction: guardians
     unlinked and their accounts closed, children's first names replaced by a number, school
     deleted, birth date kept to the year, justification files deleted, reasons typed on bookings
-    deleted, the file's name and e-mail deleted, modules' erasers run. Bookings, invoices and
+    deleted, the file's name, e-mail and postal address deleted, modules' erasers run. Bookings, invoices and
     payments stay (legal period); the journal entry holds ids and counts only. Running it again
     on an erased request does nothing. Returns the request, or None when it is not in
     ``organisation_ids``.
@@ -281,8 +282,9 @@ def erasure_execute(*, request_id: int, organisation_ids, user, now: dt.datetime
             j.save(update_fields=["document"])
         counts["justification_files"] = len(justifications)
         counts["booking_reasons"] = Booking.objects.filter(household=household).exclude(reason="").update(reason="")
-        household.display_name, household.email = ERASED_NAME, ""
-        household.save(update_fields=["display_name", "email"])
+        counts["postal_address"] = int(bool(household.postal_address))
+        household.display_name, household.email, household.postal_address = ERASED_NAME, "", ""
+        household.save(update_fields=["display_name", "email", "postal_address"])
         for name, fn in _ERASERS.items():
             counts[name] = fn(household, now)
         req.erased_at, req.erased_by = now, user
