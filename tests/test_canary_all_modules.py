@@ -34,7 +34,7 @@ from django.utils import timezone
 from guichet.accounts.models import ApiToken, StaffRole
 from guichet.billing import services as billing
 from guichet.billing.models import Payment
-from guichet.bookings.models import AgentRole, Booking, Guardian, WaitlistEntry
+from guichet.bookings.models import AgentRole, Booking, Guardian, Household, WaitlistEntry
 from guichet.common.canonical import digest
 from guichet.journal import backup as bk
 from guichet.journal.models import Entry
@@ -198,12 +198,18 @@ def test_the_canary_never_reaches_logs_journal_backup_manifest_or_error_pages(
     )
     client.post(reverse("accounts:family-erasure", args=[p]))
     client.post(
+        reverse("bookings:address", args=[p]),
+        {"postal_address": f"3 rue {CANARY}\n44600 Saint-Nazaire"},
+    )
+    assert CANARY in Household.objects.get(pk=household.pk).postal_address
+    client.post(
         reverse("accounts:invite", args=[p]), {"email": f"{CANARY.lower()}.second@example.org"}
     )
 
     # --- billing: quotient, deposit, payment, run, PDF, treasury ----------------------------------------
     town = billed_town(ref="F001")
     town.household.display_name, town.household.email = f"Famille {CANARY}", EMAIL
+    town.household.postal_address = f"3 rue {CANARY}\n44600 Saint-Nazaire"
     town.household.save()
     town.child.first_name = f"Léa{CANARY}"
     town.child.save()
