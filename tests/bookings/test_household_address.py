@@ -11,6 +11,7 @@ import shutil
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import translation
 
 from guichet.accounts import personal_data
 from guichet.billing import pdf
@@ -56,7 +57,7 @@ def test_the_address_is_tidied_line_by_line():
     ],
 )
 def test_bad_addresses_are_refused_naming_the_field(bad):
-    with pytest.raises(HouseholdError) as exc:
+    with translation.override("en"), pytest.raises(HouseholdError) as exc:
         postal_address_clean(bad)
     assert exc.value.field == "postal_address" and exc.value.message.startswith("Postal address")
 
@@ -227,3 +228,11 @@ def test_a_config_file_with_a_bad_address_names_it():
     with pytest.raises(ConfigError) as exc:
         parse_config(text, "t.yaml")
     assert "postal_address" in str(exc.value)
+
+
+def test_the_page_and_its_error_speak_french(world, client):
+    hh, _ = world.household()
+    url = _parent(world, hh, client)
+    assert "Adresse postale" in client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    r = client.post(url, {"postal_address": "x" * 40}, HTTP_ACCEPT_LANGUAGE="fr")
+    assert "au plus 38\u00a0caractères" in r.content.decode()
