@@ -210,7 +210,11 @@ def test_the_data_download_holds_it(world):
 
 
 def test_the_demo_families_have_an_address():
-    for path in demo_paths():
+    from guichet.billing.demo import DEMO_DIR as BILLING_DEMO
+
+    paths = [*demo_paths(), *sorted(BILLING_DEMO.glob("*-activities.yaml"))]
+    assert len(paths) == 4
+    for path in paths:
         config = parse_config(path.read_text(encoding="utf-8"), path.name)
         for h in config.households:
             lines = h.values["postal_address"].split("\n")
