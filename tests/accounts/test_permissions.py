@@ -19,7 +19,15 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.urls import URLResolver, get_resolver, reverse
 
-from guichet.bookings.models import AgentRole, Basket, Booking, Guardian, Site, WaitlistEntry
+from guichet.bookings.models import (
+    AgentRole,
+    Basket,
+    Booking,
+    Guardian,
+    Household,
+    Site,
+    WaitlistEntry,
+)
 from guichet.catalog.models import Organisation, Portal
 from guichet.status.api import api
 from tests.bookings.test_services import BEFORE, World, item
@@ -53,9 +61,9 @@ STATUS_API = ("tests/status/test_api.py::test_changeset_of_another_portal_is_404
 
 COVERED: dict[str, tuple[str, ...] | str] = {
     **{f"bookings:{n}": FAMILY for n in ("home", "calendar", "calendar-month", "basket-submit", "basket", "cancel", "justify",
-                                         "document", "waitlist-answer", "ical")},
+                                         "document", "waitlist-answer", "ical", "address")},
     **{f"bookings:agent-{n}": AGENT for n in ("home", "household", "book", "cancel", "justification",
-                                              "attendance", "fill-rates", "waitlists", "offer")},
+                                              "attendance", "fill-rates", "waitlists", "offer", "address")},
     **{f"status:manage-{n}": STATUS_MANAGE for n in ("home", "portal", "edit", "changeset", "checked")},
     **{f"api:{n}": STATUS_API for n in ("changeset_create", "changeset_get", "changeset_publish")},
     **{f"api:{n}": API_FAMILY for n in ("household_me", "household_calendar", "basket_post", "basket_get",
@@ -230,7 +238,9 @@ def test_a_family_cannot_reach_another_familys_data(world, client):
         client.force_login(get_user_model().objects.create_user("x@example.org", "x@example.org", "x" * 12))
         assert client.get(reverse("bookings:home", args=[p])).status_code == 404
         assert client.get(reverse("bookings:calendar", args=[p])).status_code == 404
+        assert client.post(reverse("bookings:address", args=[p]), {"postal_address": "1 rue X"}).status_code == 404
         assert _state() == before
+        assert not Household.objects.exclude(postal_address="").exists()
 
 
 def test_an_agent_cannot_act_outside_their_organisation_or_site(world, client):
@@ -244,12 +254,15 @@ def test_an_agent_cannot_act_outside_their_organisation_or_site(world, client):
                            ("agent-attendance", [p]), ("agent-fill-rates", [p]), ("agent-waitlists", [p])):
             assert client.get(reverse(f"bookings:{name}", args=args)).status_code == 403, name
         for name, args in (("agent-book", [p, town.hh_a.reference]), ("agent-cancel", [p, town.booking_a.pk]),
-                           ("agent-justification", [p, town.booking_a.pk]), ("agent-offer", [p, town.session.pk])):
+                           ("agent-justification", [p, town.booking_a.pk]), ("agent-offer", [p, town.session.pk]),
+                           ("agent-address", [p, town.hh_a.reference])):
             assert client.post(reverse(f"bookings:{name}", args=args)).status_code == 403, name
         # A family: not an agent.
         client.force_login(town.parent_a)
         assert client.get(reverse("bookings:agent-home", args=[p])).status_code == 403
         assert client.post(reverse("bookings:agent-cancel", args=[p, town.booking_b.pk])).status_code == 403
+        assert client.post(reverse("bookings:agent-address", args=[p, town.hh_b.reference]),
+                           {"postal_address": "1 rue X"}).status_code == 403
         # An agent of one site: cannot act on a booking or a session of another site.
         client.force_login(town.agent)
         assert client.get(reverse("bookings:agent-home", args=[p])).status_code == 200
@@ -264,7 +277,10 @@ def test_an_agent_cannot_act_outside_their_organisation_or_site(world, client):
         assert r.status_code in (403, 404)
         # Nor open another town's household.
         assert client.get(reverse("bookings:agent-household", args=["autre-ville", town.hh_a.reference])).status_code == 403
+        assert client.post(reverse("bookings:agent-address", args=["autre-ville", town.hh_a.reference]),
+                           {"postal_address": "1 rue X"}).status_code == 403
         assert _state() == before
+        assert not Household.objects.exclude(postal_address="").exists()
 
 
 def test_api_a_family_cannot_reach_another_family(world, client):
