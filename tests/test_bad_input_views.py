@@ -216,7 +216,15 @@ def _check(client, world, endpoint: Endpoint, data: dict[str, list[str]]) -> Non
             links = re.findall(r'<li><a href="#' + re.escape(endpoint.anchor) + r'([\w-]*)">', page)
             assert links, "the error box names no field"
             assert set(links) <= set(endpoint.fields), links
-    elif Entry.objects.count() == journal:
+    else:
+        # PostgreSQL refuses NUL in text (a 500 there): an accepted post must not have stored one.
+        nul = [
+            k
+            for k, vs in data.items()
+            if k in endpoint.fields and k != "key" and any("\x00" in v for v in vs)
+        ]
+        assert not nul, f"accepted text with a NUL character in {nul}"
+    if r.status_code == 302 and Entry.objects.count() == journal:
         after = _domain_counts()
         changed = {t: (n, after[t]) for t, n in tables.items() if after[t] != n}
         assert not changed, f"a write without its journal entry: {changed}"
@@ -260,3 +268,45 @@ def test_the_plausible_values_do_get_through(client, billing_world, water_world)
         {"due_from": "2024-03-01", "due_until": "2024-06-30", "reason": "Panne"},
     )
     assert r.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("deposit", {"amount": "10", "method": "cash", "reference": "A\x00B"}),
+        ("invoice-payment", {"amount": "1", "method": "cash", "reference": "\x00"}),
+        ("refund", {"amount": "1", "method": "cash", "reason": "Déménagement\x00"}),
+    ],
+)
+def test_a_nul_character_is_refused_on_its_field(client, billing_world, name, data):
+    """PostgreSQL cannot store NUL in text: the views refuse it on the field, as Django's forms do."""
+    client.force_login(billing_world.user)
+    journal = Entry.objects.count()
+    r = client.post(BILLING[name].url(billing_world), data)
+    assert r.status_code == 400
+    field = "reference" if "reference" in data else "reason"
+    assert re.search(r'<li><a href="#\w+-' + field + '">', r.content.decode())
+    assert Entry.objects.count() == journal
+
+
+def test_a_refused_refund_shows_its_error_even_without_credit_to_refund(client, billing_world):
+    """The refund form is only offered while there is credit; an error must show all the same
+    (a second tab, or the credit used meanwhile), not a silent 400."""
+    client.force_login(billing_world.user)
+    r = client.post(
+        BILLING["refund"].url(billing_world), {"amount": "5", "method": "cash", "reason": ""}
+    )
+    assert r.status_code == 400
+    assert '<li><a href="#ref-reason">' in r.content.decode()
+
+
+def test_the_outage_and_draft_discard_refuse_a_nul_character(client, billing_world, water_world):
+    client.force_login(water_world.user)
+    r = client.post(
+        WATER["outage"].url(water_world),
+        {"due_from": "2024-03-01", "due_until": "2024-06-30", "reason": "Panne\x00"},
+    )
+    assert r.status_code == 400 and '<li><a href="#reason">' in r.content.decode()
+    client.force_login(billing_world.user)
+    r = client.post(BILLING["draft-discard"].url(billing_world), {"reason": "to fix\x00"})
+    assert r.status_code == 302 and Invoice.objects.filter(pk=billing_world.draft.pk).exists()

@@ -100,7 +100,14 @@ def _amount(text: str, errors: dict, field: str = "amount") -> int | None:
 
 def _key(value: str) -> str:
     value = (value or "").strip()
-    return value if 1 <= len(value) <= 100 else uuid.uuid4().hex
+    return value if 1 <= len(value) <= 100 and "\x00" not in value else uuid.uuid4().hex
+
+
+def _refuse_nul(values: dict, errors: dict, fields: tuple[str, ...]) -> None:
+    """A NUL character cannot be stored (PostgreSQL refuses it): an error on its field, as forms do."""
+    for name in fields:
+        if "\x00" in values.get(name, "") and name not in errors:
+            errors[name] = _("Null characters are not allowed.")
 
 
 def _field_of(exc: BillingError, known: tuple[str, ...], default: str) -> str:
@@ -185,6 +192,7 @@ def _money_in(request, *, methods, method_error: str, record, done_message: str)
         errors["method"] = method_error
     if values["method"] == Payment.Method.CHEQUE and not values["reference"]:
         errors["reference"] = _("Enter the cheque number.")
+    _refuse_nul(values, errors, ("reference",))
     if errors:
         return None, errors, values
     try:
@@ -228,6 +236,7 @@ def refund(request, portal, organisation, reference):
         errors["method"] = _("Choose how the money is paid back.")
     if not values["reason"]:
         errors["reason"] = _("Give the reason.")
+    _refuse_nul(values, errors, ("reason",))
     if not errors:
         try:
             payment = services.refund_record(household=hh, amount_cents=cents, method=values["method"],
@@ -337,6 +346,7 @@ def credit_note(request, portal, organisation, pk):
             errors["scope"] = _("Credit the whole invoice or some lines.")
         if not values["reason"]:
             errors["reason"] = _("Give the reason of the correction (the family reads it).")
+        _refuse_nul(values, errors, ("reason",))
         amounts = None
         if values["scope"] == "lines":
             amounts = {}
@@ -565,6 +575,8 @@ def draft_discard(request, portal, organisation, pk):
     reason = request.POST.get("reason", "").strip()
     run_pk = inv.run_id
     try:
+        if "\x00" in reason:
+            raise BillingError("nul_character", _("Null characters are not allowed."), field="reason")
         services.invoice_draft_discard(invoice=inv, actor=_actor(request), now=timezone.now(), reason=reason)
     except BillingError as exc:
         messages.error(request, exc.message)

@@ -133,6 +133,8 @@ def outage(request, portal, organisation):
             errors["due_until"] = _("The last due date is before the first one.")
         if not values["reason"]:
             errors["reason"] = _("Say why the instalments were not collected.")
+        elif "\x00" in values["reason"]:
+            errors["reason"] = _("Null characters are not allowed.")
         if not errors:
             try:
                 count, amount = services.instalments_mark_not_collected(
