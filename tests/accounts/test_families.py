@@ -10,6 +10,7 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from guichet.bookings.models import Guardian
 from guichet.journal.models import Entry
@@ -98,6 +99,19 @@ def test_signup_again_before_verifying_sends_a_new_link(client):
     assert len(mail.outbox) == 2
     client.post(link_in(mail.outbox[1]))
     assert sign_in(client, "late@example.org", "une seconde phrase solide").status_code == 302
+
+
+def test_the_same_signup_sent_twice_sends_one_link_and_again_later(client):
+    signup(client, "twice@example.org")
+    signup(client, "twice@example.org")  # a double click, or a retry once the first committed
+    assert len(mail.outbox) == 1
+    # Minutes later the family asks again (the first e-mail got lost): a new link is sent.
+    get_user_model().objects.filter(email="twice@example.org").update(
+        date_joined=timezone.now() - dt.timedelta(minutes=3))
+    signup(client, "twice@example.org")
+    assert len(mail.outbox) == 2
+    client.post(link_in(mail.outbox[1]))
+    assert sign_in(client, "twice@example.org").status_code == 302
 
 
 @pytest.mark.parametrize(("data", "field", "message"), [

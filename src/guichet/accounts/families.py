@@ -8,6 +8,7 @@ already have an account: sign in or reset your password".
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -47,6 +48,10 @@ def verification_token(user) -> str:
     return signing.TimestampSigner(salt=VERIFY_SALT).sign_object({"u": user.pk, "e": user.email})
 
 
+# A sign-up repeated with the same password within this time is the same request sent twice.
+REPEATED_SIGNUP_WINDOW = dt.timedelta(minutes=2)
+
+
 def family_signup(*, email: str, password: str, actor: Actor, now=None) -> None:
     """Create an inactive account and e-mail its activation link, or, when the address already
     has an account, e-mail its owner what to do. ``email`` and ``password`` are already valid
@@ -79,6 +84,10 @@ def family_signup(*, email: str, password: str, actor: Actor, now=None) -> None:
             login = _url(reverse("accounts:login"))
             reset = _url(reverse("accounts:password-reset"))
             transaction.on_commit(lambda: _in(language, _send, "already", email, login_url=login, reset_url=reset))
+        elif existing.check_password(password) and now - existing.date_joined < REPEATED_SIGNUP_WINDOW:
+            # The same sign-up sent again at once (a double click, a retry after the first one
+            # committed): its link is on its way, one e-mail is enough.
+            return
         else:
             # Not verified yet: the password typed now replaces the first one, a new link is sent.
             existing.set_password(password)
