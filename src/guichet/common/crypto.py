@@ -128,18 +128,26 @@ def new_key_text() -> str:
     return KEY_PREFIX + base64.b64encode(os.urandom(32)).decode("ascii")
 
 
+def decode_key(value: str, prefix: str) -> bytes | None:
+    """A 256-bit key written as ``prefix`` (optional) + base64, or None when it is not one.
+    Shared by the field keys and the backup keys (guichet.journal.crypto)."""
+    value = value.strip()
+    if value.startswith(prefix):
+        value = value[len(prefix) :]
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == 32 else None
+
+
 def parse_keys(text: str, where: str) -> list[bytes]:
     """The keys in ``text``: one per line or comma-separated, ``#`` comments allowed."""
     out = []
     values = [v.strip() for line in text.splitlines() for v in line.split("#", 1)[0].split(",")]
     for n, value in enumerate((v for v in values if v), 1):
-        if value.startswith(KEY_PREFIX):
-            value = value[len(KEY_PREFIX) :]
-        try:
-            key = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
-        if len(key) != 32:
+        key = decode_key(value, KEY_PREFIX)
+        if key is None:
             raise FieldKeyError(
                 f"{where}, key {n}: not a field key (expected '{KEY_PREFIX}' and 32 bytes in base64)"
             )

@@ -23,7 +23,6 @@ environment, never in the database (ADR 0009).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -36,6 +35,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from guichet.common.crypto import decode_key
 
 MAGIC = b"GCHTBAK1"
 KEY_PREFIX = "guichet-backup-key-1:"
@@ -58,14 +59,8 @@ def new_key_text() -> str:
 
 
 def parse_key(text: str, where: str) -> bytes:
-    value = text.strip()
-    if value.startswith(KEY_PREFIX):
-        value = value[len(KEY_PREFIX):]
-    try:
-        key = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != 32:
+    key = decode_key(text, KEY_PREFIX)
+    if key is None:
         raise ArchiveError(f"{where} does not hold a backup key (expected '{KEY_PREFIX}' and 32 bytes in base64)")
     return key
 
