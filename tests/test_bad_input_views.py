@@ -21,12 +21,11 @@ from hypothesis import strategies as st
 
 from guichet.billing.models import Invoice
 from guichet.journal.models import Entry
-from guichet.water import services as water
 from tests.billing import factories as F
 from tests.billing.outputs_data import billed_town, staff
 from tests.billing.test_views_staff import _sept_town
 from tests.test_bad_input_forms import GARBAGE, _row_counts
-from tests.water.conftest import ACTOR, D, at, monthly_payer
+from tests.water.conftest import monthly_payer, regularise_2024
 from tests.water.conftest import org as water_org  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
@@ -138,21 +137,7 @@ class Water:
     def __init__(self, org):
         self.org = org
         contract = monthly_payer(org)
-        water.reading_record(
-            meter=contract.meter,
-            date=D(2024, 11, 18),
-            index=1322,
-            actor=ACTOR,
-            now=at(D(2024, 11, 19)),
-        )
-        water.regularisation_run(
-            organisation=org,
-            year=2024,
-            readings_until=D(2024, 11, 30),
-            issued_on=D(2024, 11, 25),
-            actor=ACTOR,
-            now=at(D(2024, 11, 25)),
-        )
+        regularise_2024(org, contract)
         from django.contrib.auth import get_user_model
         from django.utils import timezone
 

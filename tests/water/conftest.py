@@ -52,6 +52,15 @@ def monthly_payer(org, ref="C-1", *, index=1204, basis=48000, iban=IBANS[0], sta
     return contract
 
 
+def regularise_2024(org, contract):
+    """The meter of ``contract`` read on 18 November 2024, then the 2024 regularisation run of
+    ``org`` (invoices issued on 25 November)."""
+    s.reading_record(meter=contract.meter, date=D(2024, 11, 18), index=1322, actor=ACTOR,
+                     now=at(D(2024, 11, 19)))
+    s.regularisation_run(organisation=org, year=2024, readings_until=D(2024, 11, 30),
+                         issued_on=D(2024, 11, 25), actor=ACTOR, now=at(D(2024, 11, 25)))
+
+
 def debit_month(org, month, year=2024, key=None):
     return s.debit_run_create(organisation=org, collection_date=D(year, month, 10), due_from=D(year, month, 1),
                               due_until=D(year, month, 28), idempotency_key=key or f"{year}-{month:02d}",

@@ -21,7 +21,7 @@ from guichet.water import services as s
 from guichet.water.demo import TARIFF_2023
 from guichet.water.models import DebitRun, Instalment, Invoice
 
-from .conftest import ACTOR, IBANS, D, at, debit_month, monthly_payer
+from .conftest import ACTOR, IBANS, D, at, debit_month, monthly_payer, regularise_2024
 
 pytestmark = pytest.mark.django_db
 
@@ -60,21 +60,7 @@ class Side:
         contract = monthly_payer(org, ref, iban=iban)
         self.ref = ref
         self.run = debit_month(org, 1).run
-        s.reading_record(
-            meter=contract.meter,
-            date=D(2024, 11, 18),
-            index=1322,
-            actor=ACTOR,
-            now=at(D(2024, 11, 19)),
-        )
-        s.regularisation_run(
-            organisation=org,
-            year=2024,
-            readings_until=D(2024, 11, 30),
-            issued_on=D(2024, 11, 25),
-            actor=ACTOR,
-            now=at(D(2024, 11, 25)),
-        )
+        regularise_2024(org, contract)
         self.invoice = Invoice.objects.get(organisation=org)
         self.finance = _user(f"compta-{org.portal.slug}@example.org", org, "finance")
 
