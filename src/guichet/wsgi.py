@@ -20,11 +20,7 @@ def _require_field_key() -> None:
     try:
         crypto.keyring()
     except crypto.FieldKeyError as e:
-        sys.stderr.write(
-            f"guichet: cannot start: {e}.\n"
-            "Create a key with 'guichet fieldkey generate FILE' (mode 600, keep a copy offline) "
-            "and set GUICHET_FIELD_KEY_FILE to it (docs/security.md, 'Encryption at rest').\n"
-        )
+        sys.stderr.write(f"guichet: cannot start: {e}.\n{crypto.MISSING_KEY_HINT}\n")
         raise SystemExit(3) from None
 
 

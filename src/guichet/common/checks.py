@@ -61,8 +61,7 @@ def field_key_check(app_configs=None, **kwargs):
         return [
             Error(
                 str(e),
-                hint="Create a key with 'guichet fieldkey generate FILE' (mode 600, kept "
-                "offline too) and set GUICHET_FIELD_KEY_FILE to it.",
+                hint=crypto.MISSING_KEY_HINT,
                 id="guichet.E101",
             )
         ]

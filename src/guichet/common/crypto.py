@@ -128,6 +128,13 @@ def new_key_text() -> str:
     return KEY_PREFIX + base64.b64encode(os.urandom(32)).decode("ascii")
 
 
+# What to do when no usable field key is configured (start-up check and the WSGI server).
+MISSING_KEY_HINT = (
+    "Create a key with 'guichet fieldkey generate FILE' (mode 600, kept offline too) and set "
+    "GUICHET_FIELD_KEY_FILE to it (docs/security.md, 'Encryption at rest')."
+)
+
+
 def decode_key(value: str, prefix: str) -> bytes | None:
     """A 256-bit key written as ``prefix`` (optional) + base64, or None when it is not one.
     Shared by the field keys and the backup keys (guichet.journal.crypto)."""
