@@ -279,5 +279,5 @@ def test_seed_calendar_shows_deadlines_in_words(seeds):
         cal = selectors.household_calendar(household=household, date_from=dt.date(2022, 12, 7),
                                            date_to=dt.date(2022, 12, 7), now=dt.datetime(2022, 11, 28, tzinfo=PARIS))
     cell = next(c for c in cal[0].cells if c.session.site.slug == "al-centre")
-    assert cell.booking_deadline_text == "bookable until Sunday 4 December at 23:59"
-    assert cell.cancellation_deadline_text == "cancellable until Sunday 4 December at 23:59"
+    assert cell.booking_deadline_text == "bookable until Sunday 4 December, 23:59"
+    assert cell.cancellation_deadline_text == "cancellable until Sunday 4 December, 23:59"

@@ -21,9 +21,11 @@ from guichet.bookings.deadlines import (
     DeadlineRule,
     RuleError,
     describe_deadline,
+    format_deadline,
     is_before_deadline,
     parse_rule,
 )
+from guichet.common.frdates import format_datetime_fr
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.UTC
@@ -123,7 +125,7 @@ def test_frozen_clock_with_timezone_now():
 def test_deadlines_do_not_depend_on_the_display_time_zone():
     assert deadline(MA_WEDNESDAYS, dt.date(2022, 12, 7)) == paris(2022, 12, 4, 23, 59)
     assert en(describe_deadline, deadline(MA_WEDNESDAYS, dt.date(2022, 12, 7)), "book") == (
-        "bookable until Sunday 4 December at 23:59"
+        "bookable until Sunday 4 December, 23:59"
     )
 
 
@@ -204,7 +206,7 @@ def test_year_boundary_wednesday_3_january_2024():
     assert deadline(MA_CANCEL, session) == paris(2023, 12, 31, 23, 59)
     assert deadline(MA_HOLIDAYS, session) == paris(2023, 12, 26, 23, 59)
     text = en(describe_deadline, deadline(MA_WEDNESDAYS, session), "book", session_date=session)
-    assert text == "bookable until Sunday 31 December 2023 at 23:59"
+    assert text == "bookable until Sunday 31 December 2023, 23:59"
 
 
 def test_year_shown_when_now_is_in_another_year():
@@ -222,15 +224,15 @@ def test_year_shown_when_now_is_in_another_year():
 @pytest.mark.parametrize(
     ("when", "action", "expected"),
     [
-        (paris(2023, 12, 3, 23, 59), "book", "bookable until Sunday 3 December at 23:59"),
-        (paris(2023, 12, 3, 23, 59), "cancel", "cancellable until Sunday 3 December at 23:59"),
-        (paris(2024, 6, 30, 12, 0), "cancel", "cancellable until Sunday 30 June at 12:00"),
-        (paris(2024, 3, 1, 9, 5), "book", "bookable until Friday 1 March at 9:05"),
+        (paris(2023, 12, 3, 23, 59), "book", "bookable until Sunday 3 December, 23:59"),
+        (paris(2023, 12, 3, 23, 59), "cancel", "cancellable until Sunday 3 December, 23:59"),
+        (paris(2024, 6, 30, 12, 0), "cancel", "cancellable until Sunday 30 June, 12:00"),
+        (paris(2024, 3, 1, 9, 5), "book", "bookable until Friday 1 March, 9:05"),
         # Any aware datetime is described in Paris time.
         (
             dt.datetime(2023, 12, 3, 22, 59, tzinfo=UTC),
             "book",
-            "bookable until Sunday 3 December at 23:59",
+            "bookable until Sunday 3 December, 23:59",
         ),
     ],
 )
@@ -260,6 +262,35 @@ def test_describe_in_french_reads_as_french():
         assert describe_deadline(paris(2024, 12, 1, 9, 5), "book") == (
             "réservable jusqu’au dimanche 1er décembre à 9 h 05"
         )
+
+
+@pytest.mark.parametrize(
+    ("when", "with_year", "french", "english"),
+    [
+        # The first of the month is "1er" in French, "1" in English.
+        (paris(2024, 12, 1, 9, 5), False, "dimanche 1er décembre à 9 h 05", "Sunday 1 December, 9:05"),
+        (paris(2024, 12, 3, 23, 59), False, "mardi 3 décembre à 23 h 59", "Tuesday 3 December, 23:59"),
+        (paris(2024, 6, 30, 12, 0), False, "dimanche 30 juin à 12 h", "Sunday 30 June, 12:00"),
+        (paris(2024, 6, 4, 0, 5), False, "mardi 4 juin à 0 h 05", "Tuesday 4 June, 0:05"),
+        # The year boundary: the year is written when asked, and each date keeps its own year.
+        (paris(2023, 12, 31, 23, 59), True, "dimanche 31 décembre 2023 à 23 h 59",
+         "Sunday 31 December 2023, 23:59"),
+        (paris(2024, 1, 1, 0, 0), True, "lundi 1er janvier 2024 à 0 h", "Monday 1 January 2024, 0:00"),
+        # Any aware datetime is written in Paris time: 23:30 UTC on 31 December is already 2024.
+        (dt.datetime(2023, 12, 31, 23, 30, tzinfo=UTC), True, "lundi 1er janvier 2024 à 0 h 30",
+         "Monday 1 January 2024, 0:30"),
+    ],
+)
+def test_format_deadline_writes_dates_like_the_rest_of_the_site(when, with_year, french, english):
+    with translation.override("fr"):
+        assert format_deadline(when, with_year=with_year) == french
+        assert format_deadline(when, with_year=with_year) == format_datetime_fr(when, weekday=True, year=with_year)
+    assert en(format_deadline, when, with_year=with_year) == english
+
+
+def test_format_deadline_refuses_naive_datetimes():
+    with pytest.raises(ValueError, match="aware"):
+        format_deadline(dt.datetime(2024, 12, 3, 23, 59))  # noqa: DTZ001
 
 
 def test_describe_refuses_naive_datetimes_and_unknown_actions():

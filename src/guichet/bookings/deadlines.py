@@ -41,11 +41,10 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from django.utils.dates import MONTHS, WEEKDAYS
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 
 from guichet.bookings.calendar import is_working_day
+from guichet.common.frdates import format_datetime_fr
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = dt.UTC
@@ -377,28 +376,13 @@ def parse_rule(text: str) -> DeadlineRule:
 
 
 def format_deadline(deadline: dt.datetime, *, with_year: bool = False) -> str:
-    """'Sunday 3 December at 23:59' / 'dimanche 3 décembre à 23 h 59' in the active language."""
+    """'dimanche 3 décembre à 23 h 59' ('Sunday 3 December, 23:59' in English), in Paris time.
+
+    Written by ``guichet.common.frdates`` like every other date and time of the site ("1er",
+    "8 h 30"), so a deadline reads the same on the calendar, in an e-mail and in an error."""
     if deadline.tzinfo is None:
         raise ValueError("deadline must be an aware datetime")
-    local = deadline.astimezone(PARIS)
-    if local.minute:
-        time = pgettext("time of day", "%(hour)s:%(minute)s") % {
-            "hour": local.hour,
-            "minute": f"{local.minute:02d}",
-        }
-    else:
-        time = pgettext("time of day, whole hour", "%(hour)s:00") % {"hour": local.hour}
-    day = pgettext("first day of the month", "1") if local.day == 1 else str(local.day)
-    values = {
-        "weekday": str(WEEKDAYS[local.weekday()]),
-        "day": day,
-        "month": str(MONTHS[local.month]),
-        "year": local.year,
-        "time": time,
-    }
-    if with_year:
-        return pgettext("deadline", "%(weekday)s %(day)s %(month)s %(year)s at %(time)s") % values
-    return pgettext("deadline", "%(weekday)s %(day)s %(month)s at %(time)s") % values
+    return format_datetime_fr(deadline, weekday=True, year=with_year)
 
 
 def describe_deadline(
