@@ -33,6 +33,7 @@ STATES = {
     "deadline_passed": gettext_lazy("Booking closed (deadline passed)"),
     "not_open": gettext_lazy("Not open yet"),
     "suspended": gettext_lazy("Online booking suspended"),
+    "booked_elsewhere": gettext_lazy("Booked at another centre this day"),
 }
 
 
@@ -162,6 +163,7 @@ class Cell:
     offer_until: str = ""
     reason: str = ""
     gate: object = None  # the status board's closed gate: booking (or cancellation, if booked)
+    elsewhere: str = ""  # the centre where the child is already booked that day for this activity
 
     @property
     def selectable(self) -> bool:
@@ -262,7 +264,33 @@ def calendar_cells(*, household, children, date_from, date_to, now, gated: bool 
                 book_text=c.booking_deadline_text, cancel_text=c.cancellation_deadline_text,
                 offer_until=format_deadline(expires) if expires else "", reason=reason, gate=gate,
             ))
+    for cells in out.values():
+        _mark_booked_elsewhere(cells)
     return out
+
+
+# What the family could do at a centre: none of it while the child is booked at another one.
+_BOOKABLE_ELSEWHERE = ("free", "full", "suspended", "not_open", "deadline_passed", "closed")
+
+
+def _mark_booked_elsewhere(cells: list[Cell]) -> None:
+    """One place a day (ADR 12): a child booked at centre A for an activity cannot be booked at
+    centre B the same day, so B is shown "booked at A" with no booking menu instead of as free.
+    A waiting list or an offer at B is kept (the family may prefer B; see the ADR) and says where
+    the child is booked. From the cells already read: no query."""
+    booked = {
+        (c.session.activity_id, c.session.date): c.session.site.name for c in cells if c.state == "booked"
+    }
+    if not booked:
+        return
+    for c in cells:
+        site = booked.get((c.session.activity_id, c.session.date))
+        if site is None or c.state == "booked":
+            continue
+        c.elsewhere = site
+        if c.state in _BOOKABLE_ELSEWHERE:
+            c.state, c.gate, c.reason = "booked_elsewhere", None, ""
+            c.label = _("Already booked this day: %(site)s") % {"site": site}
 
 
 def calendar_view(*, household, children, date_from, date_to, now, kind, gated: bool = False) -> CalendarView:
@@ -343,13 +371,14 @@ SHORT_STATES = {
     "deadline_passed": pgettext_lazy("calendar grid", "Closed"),
     "closed": pgettext_lazy("calendar grid", "Closed"),
     "suspended": pgettext_lazy("calendar grid", "Suspended"),
+    "booked_elsewhere": pgettext_lazy("calendar grid", "Elsewhere"),
 }
 # The state a day shows when it has several sessions (activities, centres): what the family has
 # (booked, an offer to answer, a waiting list) before what it could do.
 # The legend under the grid: each state's icon, short word and full words.
 STATES_LEGEND = [(code, SHORT_STATES[code], STATES[code]) for code in
                  ("booked", "offered", "waitlisted", "free", "full", "not_open", "deadline_passed", "closed")]
-_DAY_PRIORITY = ["booked", "offered", "waitlisted", "free", "full", "suspended", "not_open", "deadline_passed", "closed"]
+_DAY_PRIORITY = ["booked", "booked_elsewhere", "offered", "waitlisted", "free", "full", "suspended", "not_open", "deadline_passed", "closed"]
 
 
 def legend(grids: list) -> list:
@@ -367,6 +396,7 @@ class GridDay:
     sessions: int = 0
     position: int | None = None
     link: str = ""  # the week's page, at this day, where it is booked or cancelled
+    where: str = ""  # the centre where the child is booked that day
 
     @property
     def short(self) -> str:
@@ -374,6 +404,8 @@ class GridDay:
 
     @property
     def label(self) -> str:
+        if self.state == "booked" and self.where:
+            return _("Booked: %(site)s") % {"site": self.where}
         return state_label(self.state) if self.state else ""
 
 
@@ -402,6 +434,7 @@ def month_grid(view: CalendarView) -> list[ChildGrid]:
                 states = [c.state for c in found.cells]
                 cell.state = min(states, key=lambda s: _DAY_PRIORITY.index(s) if s in _DAY_PRIORITY else 99)
                 cell.sessions = len(found.cells)
+                cell.where = ", ".join(dict.fromkeys(c.session.site.name for c in found.cells if c.state == "booked"))
                 cell.position = next((c.position for c in found.cells if c.state == "waitlisted" and c.position), None)
                 monday = day - dt.timedelta(days=day.weekday())
                 cell.link = f"?semaine={monday:%Y-%m-%d}&enfant={cc.child.pk}#jour-{cc.child.pk}-{day:%Y-%m-%d}"
