@@ -69,6 +69,8 @@ COVERED: dict[str, tuple[str, ...] | str] = {
     **{f"api:{n}": API_FAMILY for n in ("household_me", "household_calendar", "basket_post", "basket_get",
                                         "booking_cancel")},
     **{f"api:{n}": API_AGENT for n in ("agent_book", "attendance_get", "attendance_post", "fill_rates")},
+    "api:household_address": "tests/bookings/test_api_household_address.py::"
+                             "test_a_family_cannot_read_or_change_another_familys_address",
     **{f"api:{n}": HERE + "test_api_a_family_cannot_answer_another_familys_offer"
        for n in ("waitlist_accept", "waitlist_decline")},
     **{f"accounts:{n}": HERE.replace("test_permissions", "test_personal_data") + (

@@ -36,7 +36,7 @@ from guichet.common.fastread import read_one
 from guichet.recovery import gates
 from guichet.status.api import bearer
 
-from . import intake, selectors, services
+from . import households, intake, selectors, services
 from .models import (
     AgentRole,
     Attendance,
@@ -212,7 +212,22 @@ class HouseholdOut(Schema):
     id: int
     reference: str
     display_name: str
+    postal_address: str = Field(description=(
+        "The postal address printed on invoices under `display_name`: at most 5 lines of at most 38 "
+        "characters, separated by `\\n` (street, then postcode and town). Empty when none is on file "
+        "(invoices are then printed without one)."))
     children: list[ChildOut]
+
+
+class HouseholdAddressIn(Schema):
+    postal_address: str = Field(max_length=1000, description=(
+        "The new postal address, one line per address line separated by `\\n` (at most 5 lines of at "
+        "most 38 characters once spaces are tidied; no tabs or control characters). Empty removes it."))
+
+
+class HouseholdAddressOut(Schema):
+    postal_address: str = Field(description="The address as stored (lines tidied, blank lines dropped).")
+    changed: bool = Field(description="False when the address was already this one (nothing recorded).")
 
 
 class UnitOut(Schema):
@@ -368,9 +383,31 @@ def household_me(request):
     children = Child.objects.filter(household=hh).order_by("birth_date", "pk")
     return {
         "id": hh.pk, "reference": hh.reference, "display_name": hh.display_name,
+        "postal_address": hh.postal_address,
         "children": [{"id": c.pk, "first_name": c.first_name, "birth_date": c.birth_date, "school": c.school}
                      for c in children],
     }
+
+
+@router.put(
+    "/households/me/address", response={200: HouseholdAddressOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Change my household's postal address (printed on invoices)",
+    description=(
+        "The same rules as the family portal's address page. 422 `invalid_address` (path "
+        "`postal_address`): too many lines, a line too long, or control characters; nothing is "
+        "changed. A change is recorded in the journal (a keyed digest, never the address itself)."
+    ),
+)
+@handle
+def household_address(request, payload: HouseholdAddressIn):
+    hh = _household(request)
+    try:
+        changed = households.household_address_set(
+            household=hh, postal_address=payload.postal_address, actor=_actor(request))
+    except households.HouseholdError as exc:
+        status, code = (404, "not_found") if exc.field == "household" else (422, "invalid_address")
+        raise Problem(status, exc.field, exc.message, code) from None
+    return {"postal_address": hh.postal_address, "changed": changed}
 
 
 @router.get(
