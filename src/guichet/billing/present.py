@@ -179,9 +179,11 @@ def quantity_label(q: Decimal, hours: bool = False) -> str:
 
 
 def line_label(line: InvoiceLine) -> str:
-    parts = [str(line.activity) if line.activity_id else ""]
+    """The line's words in the active language: the activity's and unit's English names
+    (``name_en``) in English when the service manager gave them, else their French names."""
+    parts = [line.activity.tr("name") if line.activity_id else ""]
     if line.unit_id and line.kind not in (InvoiceLine.Kind.CRECHE_CONTRACT,):
-        parts.append(line.unit.name)
+        parts.append(line.unit.tr("name"))
     words = str(LINE_KIND_WORDS.get(line.kind, ""))
     if words:
         parts.append(words)
