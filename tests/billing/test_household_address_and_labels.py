@@ -20,6 +20,13 @@ pytestmark = pytest.mark.django_db
 ADDRESS = "12 rue de la Paix\n44600 Saint-Nazaire"
 
 
+@pytest.fixture(autouse=True)
+def english():
+    """The staff pages in English (``/en/...``), as the other billing screen tests read them."""
+    with translation.override("en"):
+        yield
+
+
 def text(r) -> str:
     return r.content.decode().replace("\u202f", " ").replace("\u00a0", " ")
 
@@ -43,8 +50,7 @@ def _accesses(town):
 def test_finance_sees_the_address_as_printed_and_the_reading_is_recorded(client, town):
     Household.objects.filter(pk=town.household.pk).update(postal_address=ADDRESS)
     client.force_login(town.finance)
-    with translation.override("en"):
-        page = text(client.get(town.url))
+    page = text(client.get(town.url))
     assert 'id="h-address"' in page
     assert "12 rue de la Paix<br>44600 Saint-Nazaire" in page
     assert "cannot be posted" not in page
@@ -55,17 +61,19 @@ def test_finance_sees_the_address_as_printed_and_the_reading_is_recorded(client,
 
 def test_no_address_is_said_in_words(client, town):
     client.force_login(town.counter)
-    with translation.override("en"):
-        page = text(client.get(town.url))
-    assert "No address on file — invoices cannot be posted." in page
+    page = text(client.get(town.url))
+    assert "No address on file — invoices cannot be posted." in page and "Invoices are printed with the name only" in page
+    with translation.override("fr"):
+        page = text(client.get(reverse("billing:staff-household", args=[
+            town.org.portal.slug, town.org.slug, town.household.reference])))
+    assert "Aucune adresse enregistrée — les factures ne peuvent pas être envoyées par la poste." in page
 
 
 def test_the_page_sent_back_with_a_form_error_is_recorded_too(client, town):
     Household.objects.filter(pk=town.household.pk).update(postal_address=ADDRESS)
     client.force_login(town.counter)
     deposit = reverse("billing:staff-deposit", args=[town.org.portal.slug, town.org.slug, town.household.reference])
-    with translation.override("en"):
-        r = client.post(deposit, {"amount": "abc", "method": "cash", "key": "k-1"})
+    r = client.post(deposit, {"amount": "abc", "method": "cash", "key": "k-1"})
     assert r.status_code == 400 and "44600 Saint-Nazaire" in text(r)
     assert _accesses(town) == [(town.counter.pk, "billing.household")]
 
