@@ -320,6 +320,9 @@ class WaitlistEntry(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
     offered_at = models.DateTimeField(null=True, blank=True)
     offer_expires_at = models.DateTimeField(null=True, blank=True)
+    # Set while the offer cannot be accepted online because booking is suspended (degraded mode):
+    # the offer does not expire meanwhile, and gets its time back when booking reopens.
+    offer_paused_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["session", "requested_at", "pk"]

@@ -144,6 +144,29 @@ def booking_facts(booking: Booking, now: dt.datetime) -> BookingFacts:
     )
 
 
+# --- Waiting-list offers -----------------------------------------------------------------------
+
+
+def offer_answer_by(entry, session: Session, now: dt.datetime) -> dt.datetime | None:
+    """Until when the family can answer an offer. An offer paused while online booking was
+    suspended gets its time back when booking reopens (``services.waitlist_expire_offers``); until
+    the next run of that job, the page already shows the time it will get. While booking is
+    still suspended the page says the offer is kept instead (``Cell.offer_kept``)."""
+    if entry is None:
+        return None
+    if entry.offer_paused_at is not None:
+        return services.offer_resumed_expiry(
+            expires_at=entry.offer_expires_at or entry.offer_paused_at, paused_at=entry.offer_paused_at, now=now,
+            session_date=session.date, offer_hours=session.activity.offer_hours,
+        )
+    return entry.offer_expires_at
+
+
+def offer_resume_hours(session: Session) -> int:
+    """The least number of hours a family has to answer a kept offer once booking reopens."""
+    return min(session.activity.offer_hours, services.OFFER_RESUME_MIN_HOURS)
+
+
 # --- The calendar ------------------------------------------------------------------------------
 
 
@@ -164,6 +187,11 @@ class Cell:
     reason: str = ""
     gate: object = None  # the status board's closed gate: booking (or cancellation, if booked)
     elsewhere: str = ""  # the centre where the child is already booked that day for this activity
+    offer_kept: bool = False  # an offer that cannot be accepted online now: it does not run out
+
+    @property
+    def resume_hours(self) -> int:
+        return offer_resume_hours(self.session)
 
     @property
     def selectable(self) -> bool:
@@ -247,7 +275,7 @@ def calendar_cells(*, household, children, date_from, date_to, now, gated: bool 
     ):
         for c in cal.cells:
             entry = c.waitlist
-            expires = getattr(entry, "offer_expires_at", None)
+            expires = offer_answer_by(entry, c.session, now) if c.state == "offered" else None
             reason = ""
             if c.state == "not_open" and c.opens_at:
                 reason = _("Bookings open on %(when)s.") % {"when": format_deadline(c.opens_at)}
@@ -263,6 +291,7 @@ def calendar_cells(*, household, children, date_from, date_to, now, gated: bool 
                 free=c.free, position=c.position, booking=c.booking, entry=entry,
                 book_text=c.booking_deadline_text, cancel_text=c.cancellation_deadline_text,
                 offer_until=format_deadline(expires) if expires else "", reason=reason, gate=gate,
+                offer_kept=state == "offered" and gate is not None,
             ))
     for cells in out.values():
         _mark_booked_elsewhere(cells)

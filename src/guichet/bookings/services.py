@@ -89,6 +89,7 @@ QUEUE_LOCK = 0x47550002  # pg_advisory_xact_lock(class, organisation): one drain
 # Public functions here that write nothing (checked by tests/journal/test_every_write_is_journaled.py).
 JOURNAL_READ_ONLY = {
     "offer_expiry": "computes until when an offered place is kept (a pure rule, now passed in)",
+    "offer_resumed_expiry": "computes until when a paused offer is kept once booking reopens (a pure rule)",
 }
 
 
@@ -1317,15 +1318,53 @@ def attendance_record(*, booking: Booking, present: bool, actor: Actor, now: dt.
 # --- waiting lists -------------------------------------------------------------------------------------
 
 
+# Once online booking reopens, a family whose offer was paused has at least this long to answer
+# (or the activity's ``offer_hours`` when shorter), whatever time the offer had left.
+OFFER_RESUME_MIN_HOURS = 24
+
+
+def _eve_end(day: dt.date) -> dt.datetime:
+    eve = day - dt.timedelta(days=1)
+    return dt.datetime(eve.year, eve.month, eve.day, 23, 59, 59, tzinfo=PARIS)
+
+
 def offer_expiry(session: Session, now: dt.datetime) -> dt.datetime | None:
     """Until when a place offered ``now`` is kept: ``offer_hours`` later, but never past the eve
     of the session (23:59:59, Paris): the family must know before the day whether the child
     comes, and the centre whether the place is taken. None when that moment is already past
     (the day itself: the place is not offered, an agent can still book it)."""
-    eve = session.date - dt.timedelta(days=1)
-    last = dt.datetime(eve.year, eve.month, eve.day, 23, 59, 59, tzinfo=PARIS)
-    expires = min(now + dt.timedelta(hours=session.activity.offer_hours), last)
+    expires = min(now + dt.timedelta(hours=session.activity.offer_hours), _eve_end(session.date))
     return expires if expires > now else None
+
+
+def offer_resumed_expiry(
+    *, expires_at: dt.datetime, paused_at: dt.datetime, now: dt.datetime, session_date: dt.date, offer_hours: int
+) -> dt.datetime | None:
+    """Until when an offer paused at ``paused_at`` (online booking suspended) is kept once booking
+    reopens at ``now``: the time it had left when it was paused is given back (the offer is
+    extended by the time booking was suspended), and never less than ``OFFER_RESUME_MIN_HOURS``
+    (``offer_hours`` when shorter) from ``now``; never past the eve of the session. None when
+    the eve is already past (the place is no longer offered; the counter can still book it)."""
+    left = max(expires_at - paused_at, dt.timedelta(0))
+    floor = dt.timedelta(hours=min(offer_hours, OFFER_RESUME_MIN_HOURS))
+    until = min(now + max(left, floor), _eve_end(session_date))
+    return until if until > now else None
+
+
+def _booking_suspended(*, organisation_id: int, activity, now: dt.datetime) -> bool:
+    """Is online booking of ``activity`` (an Activity or its id) suspended by the status board?
+    No query when no gate is configured (``recovery.gates`` caches them)."""
+    from guichet.recovery import gates
+
+    return gates.gate(organisation_id=organisation_id, function="booking", now=now, activity=activity).closed
+
+
+def _offer_still_open(entry: WaitlistEntry, now: dt.datetime) -> bool:
+    """A paused offer has not run out (it gets its time back when booking reopens) unless the
+    eve of its session is past; any other offer runs until ``offer_expires_at``."""
+    if entry.offer_paused_at is not None:
+        return now < _eve_end(entry.session.date)
+    return not (entry.offer_expires_at and now > entry.offer_expires_at)
 
 
 def _offer_next(session: Session, actor: Actor, now) -> WaitlistEntry | None:
@@ -1336,6 +1375,9 @@ def _offer_next(session: Session, actor: Actor, now) -> WaitlistEntry | None:
     expires = offer_expiry(session, now)
     if session.closed or expires is None:
         return None
+    # Freed while online booking is suspended: the offer is paused from the start (see
+    # ``waitlist_expire_offers``); the family can still take it at the counter.
+    paused = _booking_suspended(organisation_id=session.organisation_id, activity=session.activity, now=now)
     first = None
     for entry in WaitlistEntry.objects.filter(session=session, status=WaitlistEntry.Status.WAITING).select_related(
         "unit"
@@ -1349,10 +1391,11 @@ def _offer_next(session: Session, actor: Actor, now) -> WaitlistEntry | None:
         entry.status = WaitlistEntry.Status.OFFERED
         entry.offered_at = now
         entry.offer_expires_at = expires
-        entry.save(update_fields=["status", "offered_at", "offer_expires_at"])
+        entry.offer_paused_at = now if paused else None
+        entry.save(update_fields=["status", "offered_at", "offer_expires_at", "offer_paused_at"])
         journal_append(
             actor=actor, operation="bookings.waitlist.offer", objects=[entry, session],
-            details={"hours": session.activity.offer_hours, "until": expires.isoformat()},
+            details={"hours": session.activity.offer_hours, "until": expires.isoformat(), "paused": paused},
             organisation_id=entry.organisation_id, now=now,
         )
         _queue_offer_mail(entry.pk)
@@ -1376,7 +1419,7 @@ def waitlist_accept(*, entry: WaitlistEntry, actor: Actor, now: dt.datetime) -> 
         entry = WaitlistEntry.objects.select_for_update().select_related("session", "unit").get(pk=entry.pk)
         if entry.status != WaitlistEntry.Status.OFFERED:
             raise BookingError("not_offered", _("No place is offered to you for this day."), "entry")
-        if entry.offer_expires_at and now > entry.offer_expires_at:
+        if not _offer_still_open(entry, now):
             raise BookingError("offer_expired", _("This offer has expired."), "entry")
         session = entry.session
         booked = _booked_that_day(entry.child_id, session)
@@ -1438,21 +1481,67 @@ def waitlist_decline(*, entry: WaitlistEntry, actor: Actor, now: dt.datetime) ->
 
 def waitlist_expire_offers(*, now: dt.datetime, actor: Actor) -> int:
     """Expire the offers not accepted in time: their places go back (and, in automatic mode,
-    to the next family). One transaction per offer. Returns the number expired."""
+    to the next family). One transaction per offer. Returns the number expired.
+
+    An offer does not run out while online booking of its activity is suspended (degraded mode:
+    the status board's gate is closed), since the family cannot accept it through no fault of
+    its own: it is *paused* (``offer_paused_at``). When booking reopens, the next run gives it
+    back the time it had left, at least ``OFFER_RESUME_MIN_HOURS`` (``offer_hours`` if shorter),
+    never past the eve of the session, and e-mails the family the new time limit. Run every few
+    minutes: a pause or a reopening is seen at the next run."""
     _check_now(now)
     count = 0
-    ids = list(
-        WaitlistEntry.objects.filter(status=WaitlistEntry.Status.OFFERED, offer_expires_at__lt=now)
-        .order_by("offer_expires_at", "pk").values_list("pk", flat=True)
+    rows = list(
+        WaitlistEntry.objects.filter(status=WaitlistEntry.Status.OFFERED)
+        .order_by("offer_expires_at", "pk")
+        .values_list("pk", "organisation_id", "session__activity_id", "session__date", "offer_expires_at",
+                     "offer_paused_at")
     )
-    for pk in ids:
+    suspended: dict[tuple[int, int], bool] = {}
+    for pk, organisation_id, activity_id, day, expires, paused in rows:
+        if (organisation_id, activity_id) not in suspended:
+            suspended[(organisation_id, activity_id)] = _booking_suspended(
+                organisation_id=organisation_id, activity=activity_id, now=now)
+        closed = suspended[(organisation_id, activity_id)]
+        eve_past = now >= _eve_end(day)
+        if closed and not eve_past and paused is not None:
+            continue  # paused already
+        if not closed and paused is None and (expires is None or expires >= now):
+            continue  # running, still in time
         with transaction.atomic(durable=True):
             entry = (
                 WaitlistEntry.objects.select_for_update().select_related("session__activity", "unit")
-                .filter(pk=pk, status=WaitlistEntry.Status.OFFERED, offer_expires_at__lt=now).first()
+                .filter(pk=pk, status=WaitlistEntry.Status.OFFERED).first()
             )
             if entry is None:
                 continue
-            _give_back(entry, WaitlistEntry.Status.EXPIRED, actor, now, "bookings.waitlist.expire")
-            count += 1
+            if closed and not eve_past:
+                _offer_pause(entry, actor, now)
+            elif not closed and entry.offer_paused_at is not None and not eve_past:
+                _offer_resume(entry, actor, now)
+            elif eve_past or (entry.offer_expires_at is not None and entry.offer_expires_at < now):
+                _give_back(entry, WaitlistEntry.Status.EXPIRED, actor, now, "bookings.waitlist.expire")
+                count += 1
     return count
+
+
+def _offer_pause(entry: WaitlistEntry, actor: Actor, now: dt.datetime) -> None:
+    entry.offer_paused_at = now
+    entry.save(update_fields=["offer_paused_at"])
+    journal_append(actor=actor, operation="bookings.waitlist.offer_pause", objects=[entry],
+                   details={"until_was": entry.offer_expires_at.isoformat() if entry.offer_expires_at else None},
+                   organisation_id=entry.organisation_id, now=now)
+
+
+def _offer_resume(entry: WaitlistEntry, actor: Actor, now: dt.datetime) -> None:
+    until = offer_resumed_expiry(
+        expires_at=entry.offer_expires_at or entry.offer_paused_at, paused_at=entry.offer_paused_at, now=now,
+        session_date=entry.session.date, offer_hours=entry.session.activity.offer_hours,
+    )
+    paused_since = entry.offer_paused_at
+    entry.offer_expires_at, entry.offer_paused_at = until, None
+    entry.save(update_fields=["offer_expires_at", "offer_paused_at"])
+    journal_append(actor=actor, operation="bookings.waitlist.offer_resume", objects=[entry],
+                   details={"paused_since": paused_since.isoformat(), "until": until.isoformat()},
+                   organisation_id=entry.organisation_id, now=now)
+    _queue_offer_mail(entry.pk)  # the family is told its new time limit

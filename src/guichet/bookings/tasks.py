@@ -18,6 +18,7 @@ from guichet.common.frdates import format_date_fr
 
 from .deadlines import format_deadline
 from .models import WaitlistEntry
+from .services import OFFER_RESUME_MIN_HOURS
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,20 @@ def send_waitlist_offer(entry_id: int) -> bool:
             "until": format_deadline(entry.offer_expires_at, with_year=True) if entry.offer_expires_at else "",
         }
         subject = _("A place is available for %(child)s on %(date)s") % values
-        body = _(
-            "A place has been freed for %(child)s: %(activity)s, %(site)s, %(date)s (%(unit)s).\n\n"
-            "It is kept for you until %(until)s. Accept or decline it in your family portal; "
-            "after that time it goes to the next family on the waiting list.\n"
-        ) % values
+        if entry.offer_paused_at is not None:  # online booking is suspended: the offer waits
+            values["hours"] = min(entry.session.activity.offer_hours, OFFER_RESUME_MIN_HOURS)
+            body = _(
+                "A place has been freed for %(child)s: %(activity)s, %(site)s, %(date)s (%(unit)s).\n\n"
+                "Online booking is suspended for now: your offer is kept while it is, and you will have "
+                "at least %(hours)s hours to answer once it reopens (we will write to you). You can also "
+                "accept it now at the counter or by phone.\n"
+            ) % values
+        else:
+            body = _(
+                "A place has been freed for %(child)s: %(activity)s, %(site)s, %(date)s (%(unit)s).\n\n"
+                "It is kept for you until %(until)s. Accept or decline it in your family portal; "
+                "after that time it goes to the next family on the waiting list.\n"
+            ) % values
         body += "\n" + _("Accept or decline the place: %(answer)s\nYour children's calendar: %(calendar)s\n") % {
             "answer": f"{base}{reverse('bookings:home', args=[portal])}#offre-{entry.pk}",
             "calendar": f"{base}{reverse('bookings:calendar', args=[portal])}",

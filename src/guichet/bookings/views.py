@@ -45,6 +45,8 @@ from .present import (
     legend,
     month_bounds,
     month_grid,
+    offer_answer_by,
+    offer_resume_hours,
     parse_month,
     parse_week,
     week_bounds,
@@ -112,7 +114,9 @@ def home(request, portal):
     booking_closed = closed_gates(organisation_id=family.household.organisation_id, function="booking", now=now)
     waits = [
         {"entry": e, "position": selectors.waitlist_position(e) if e.status == "waiting" else None,
-         "gate": booking_closed.get(e.session.activity_id) if e.status == "offered" else None}
+         "gate": booking_closed.get(e.session.activity_id) if e.status == "offered" else None,
+         "until": offer_answer_by(e, e.session, now) if e.status == "offered" else None,
+         "resume_hours": offer_resume_hours(e.session)}
         for e in waiting
     ]
     to_justify = [
