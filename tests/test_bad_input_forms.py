@@ -121,7 +121,8 @@ FACTORIES = {
     "guichet.bookings.forms.BasketModeForm": _none,
     "guichet.bookings.forms.JustificationForm": _none,
     "guichet.bookings.forms.AgentJustificationForm": _none,
-    "guichet.bookings.forms.AgentBookForm": lambda fx: {"children": fx.children},
+    "guichet.bookings.forms.AgentBookForm": lambda fx: {
+        "children": fx.children, "units": fx.world.activity.units.order_by("position")},
     "guichet.bookings.forms.ReasonForm": _none,
     "guichet.accounts.forms.CodeForm": _none,
     "guichet.accounts.forms.SetupCodeForm": _none,

@@ -7,9 +7,10 @@ import uuid
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Basket, Justification
+from .models import Basket, Justification, Unit
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
@@ -117,18 +118,48 @@ class AgentJustificationForm(JustificationForm):
         return upload
 
 
+class UnitChoiceField(forms.ModelChoiceField):
+    """A unit chosen from a list by its name in the page's language ("Matin + repas" /
+    "Morning + meal"); the posted value is the unit's code, unique within its activity."""
+
+    def label_from_instance(self, obj: Unit) -> str:
+        return obj.tr("name")
+
+
 class AgentBookForm(forms.Form):
-    child = forms.TypedChoiceField(label=_("Child"), coerce=int)
+    """An agent books a day for a child of the family, on paper or on the phone: the child and
+    the unit are chosen from lists, never typed. ``units`` are those of the session's activity
+    (another activity's unit, or a typed code, is refused with a message naming the field)."""
+
+    child = forms.TypedChoiceField(
+        label=_("Child"), coerce=int,
+        error_messages={"required": _("Choose a child."), "invalid_choice": _("Choose one of this family's children.")},
+    )
     session = forms.IntegerField(label=_("Session number"), min_value=1, widget=forms.HiddenInput)
-    unit = forms.CharField(label=_("Unit"), max_length=50)
+    unit = UnitChoiceField(
+        label=_("Unit"), queryset=Unit.objects.none(), to_field_name="code", empty_label=None,
+        error_messages={"required": _("Choose a unit."),
+                        "invalid_choice": _("Choose one of the units offered on this day.")},
+    )
     reason = forms.CharField(
         label=_("Reason"), max_length=300, required=False,
         help_text=_("Required after the booking deadline."),
     )
 
-    def __init__(self, *args, children=(), **kwargs):
+    def __init__(self, *args, children=(), units=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["child"].choices = [(c.pk, c.first_name) for c in children]
+        if units is not None:
+            self.fields["unit"].queryset = units
+
+    def error_text(self) -> str:
+        """Every error in one sentence per field, each naming its field ("Unit: ...")."""
+        out = []
+        for name, errors in self.errors.items():
+            label = self.fields[name].label if name in self.fields else ""
+            out += [gettext("%(field)s: %(error)s") % {"field": label, "error": e} if label else str(e)
+                    for e in errors]
+        return " ".join(out)
 
 
 class ReasonForm(forms.Form):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -27,7 +28,7 @@ from guichet.common.actor import Actor
 from guichet.common.frdates import format_date_fr
 
 from . import households, search, selectors, services
-from .forms import AgentJustificationForm
+from .forms import AgentBookForm, AgentJustificationForm
 from .models import (
     Activity,
     AgentRole,
@@ -142,6 +143,8 @@ def _household_page(request, agent, household, *, error=None, status=200, day=No
         sessions.append({
             "session": s, "units": units, "free": _free_by_unit(units, selectors.free_places(s)),
             "late": deadline is not None and now > deadline,
+            # After a refused booking, its form shows again what the agent chose and wrote.
+            "posted": request.POST if error and request.POST.get("session") == str(s.pk) else {},
         })
     waiting = WaitlistEntry.objects.filter(
         household=household, status__in=[WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]
@@ -168,27 +171,36 @@ def household(request, portal, reference):
     return _household_page(request, agent, hh)
 
 
+def _posted_session(agent: Agent, value: str) -> Session | None:
+    """The session an agent's booking form names (a hidden field), among the agent's towns."""
+    try:
+        pk = forms.IntegerField(min_value=1, max_value=2**31 - 1).clean(value)
+    except forms.ValidationError:
+        return None
+    return Session.objects.select_related("activity", "site").filter(
+        organisation__in=agent.organisations, pk=pk).first()
+
+
 @login_required
 @require_POST
 def book(request, portal, reference):
     agent = _agent(request, portal)
     hh = _household(agent, reference)
-    try:
-        child = Child.objects.get(household=hh, pk=int(request.POST.get("child", "0")))
-        session = Session.objects.select_related("activity", "site").get(
-            organisation__in=agent.organisations, pk=int(request.POST.get("session", "0"))
-        )
-    except (ValueError, Child.DoesNotExist, Session.DoesNotExist):
-        return _household_page(request, agent, hh, error=_("Choose a child and a session."), status=400)
+    session = _posted_session(agent, request.POST.get("session", ""))
+    if session is None:
+        return _household_page(request, agent, hh, error=_("Choose a day, then one of its sessions."), status=400)
     if not agent.may_site(session.site_id):
         raise PermissionDenied
-    unit = Unit.objects.filter(activity=session.activity, code=request.POST.get("unit", "")).first()
-    if unit is None:
-        return _household_page(request, agent, hh, error=_("Choose a unit."), status=400, day=session.date)
+    children = list(Child.objects.filter(household=hh).order_by("birth_date", "pk"))
+    form = AgentBookForm(request.POST, children=children,
+                         units=Unit.objects.filter(activity=session.activity).order_by("position", "pk"))
+    if not form.is_valid():
+        return _household_page(request, agent, hh, error=form.error_text(), status=400, day=session.date)
+    child = next(c for c in children if c.pk == form.cleaned_data["child"])
     try:
         booking = services.booking_create_by_agent(
-            household=hh, child=child, session=session, unit=unit, actor=_actor(request), now=timezone.now(),
-            reason=request.POST.get("reason", "").strip()[:300],
+            household=hh, child=child, session=session, unit=form.cleaned_data["unit"], actor=_actor(request),
+            now=timezone.now(), reason=form.cleaned_data["reason"].strip(),
         )
     except services.BookingError as exc:
         return _household_page(request, agent, hh, error=exc.message, status=400, day=session.date)
