@@ -69,13 +69,16 @@ def test_no_address_is_said_in_words(client, town):
     assert "Aucune adresse enregistrée — les factures ne peuvent pas être envoyées par la poste." in page
 
 
-def test_the_page_sent_back_with_a_form_error_is_recorded_too(client, town):
+def test_the_page_sent_back_with_a_form_error_shows_it_and_writes_nothing(client, town):
     Household.objects.filter(pk=town.household.pk).update(postal_address=ADDRESS)
     client.force_login(town.counter)
+    assert client.get(town.url).status_code == 200  # the opening: recorded
+    entries = Entry.objects.count()
     deposit = reverse("billing:staff-deposit", args=[town.org.portal.slug, town.org.slug, town.household.reference])
     r = client.post(deposit, {"amount": "abc", "method": "cash", "key": "k-1"})
     assert r.status_code == 400 and "44600 Saint-Nazaire" in text(r)
-    assert _accesses(town) == [(town.counter.pk, "billing.household")]
+    # A refused post changes nothing, the journal included (tests/test_bad_input_views.py).
+    assert _accesses(town) == [(town.counter.pk, "billing.household")] and Entry.objects.count() == entries
 
 
 def test_a_refused_opening_records_nothing_and_shows_no_address(client, town):

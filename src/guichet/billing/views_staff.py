@@ -173,17 +173,15 @@ def _account_ctx(staff: Staff, household: Household, **extra) -> dict:
                 refund_methods=[(m.value, m.label) for m in PAYMENT_METHODS], **forms)
 
 
-def _account_page(request, staff: Staff, household: Household, status: int = 200, **extra) -> HttpResponse:
-    """The household's account page: it shows the family's postal address and money, so every
-    rendering of it (a form sent back with its errors too) is recorded as an access."""
-    record_access(user=request.user, household=household, what="billing.household")
-    return render(request, "billing/staff/household.html", _account_ctx(staff, household, **extra), status=status)
-
-
 @login_required
 def household(request, portal, organisation, reference):
+    """The household's account page (its postal address, invoices and money): each opening is
+    recorded as an access to the family's record. A form sent back with its errors re-shows it
+    without a new record: a refused post writes nothing, the journal included."""
     staff = _staff(request, portal, organisation)
-    return _account_page(request, staff, _household(staff, reference))
+    hh = _household(staff, reference)
+    record_access(user=request.user, household=hh, what="billing.household")
+    return render(request, "billing/staff/household.html", _account_ctx(staff, hh))
 
 
 def _money_in(request, *, methods, method_error: str, record, done_message: str):
@@ -224,7 +222,8 @@ def deposit(request, portal, organisation, reference):
     if payment is not None:
         return redirect("billing:staff-receipt", portal=portal, organisation=organisation,
                         receipt=payment.receipt_number)
-    return _account_page(request, staff, hh, status=400, errors=errors, values=values)
+    return render(request, "billing/staff/household.html", _account_ctx(staff, hh, errors=errors, values=values),
+                  status=400)
 
 
 @login_required
@@ -253,7 +252,8 @@ def refund(request, portal, organisation, reference):
                              % {"receipt": payment.receipt_number, "amount": format_euros(payment.amount_cents)})
             return redirect("billing:staff-receipt", portal=portal, organisation=organisation,
                             receipt=payment.receipt_number)
-    return _account_page(request, staff, hh, status=400, refund_errors=errors, refund_values=values)
+    return render(request, "billing/staff/household.html",
+                  _account_ctx(staff, hh, refund_errors=errors, refund_values=values), status=400)
 
 
 @login_required
