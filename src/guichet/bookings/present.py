@@ -33,7 +33,7 @@ STATES = {
     "deadline_passed": gettext_lazy("Booking closed (deadline passed)"),
     "not_open": gettext_lazy("Not open yet"),
     "suspended": gettext_lazy("Online booking suspended"),
-    "booked_elsewhere": gettext_lazy("Booked at another centre this day"),
+    "booked_elsewhere": gettext_lazy("Booked at another centre"),
 }
 
 
@@ -319,7 +319,7 @@ def _mark_booked_elsewhere(cells: list[Cell]) -> None:
         c.elsewhere = site
         if c.state in _BOOKABLE_ELSEWHERE:
             c.state, c.gate, c.reason = "booked_elsewhere", None, ""
-            c.label = _("Already booked this day: %(site)s") % {"site": site}
+            c.label = state_label("booked_elsewhere")  # the short word; the page names the centre
 
 
 def calendar_view(*, household, children, date_from, date_to, now, kind, gated: bool = False) -> CalendarView:
