@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wait-slots", type=int,
                     help="requests per worker that wait for their answer (GUICHET_BOOKING_CONCURRENCY; "
                          "default: --threads - 2, so that two threads stay free for receipts and polls)")
+    ap.add_argument("--drainer", choices=["process", "server"], default="process",
+                    help="who answers the queue: `guichet bookings drainer` beside gunicorn (default, as "
+                         "docs/operations.md advises) or one of gunicorn's processes")
     ap.add_argument("--connections", type=int, default=256, help="client keep-alive connections (max)")
     ap.add_argument("--timeout", type=float, default=120.0, help="per family, seconds")
     ap.add_argument("--db-procs", type=int, help="processes for the DB-only ceiling (default: --workers)")
@@ -192,10 +195,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{params.popular_share:.0%} want the popular week; seed {params.seed}")
     print(f"   release: {args.arrival} over {args.burst} s; auth: {args.auth}; gunicorn {args.workers} workers x "
           f"{args.threads} threads (gthread), {server_env['GUICHET_BOOKING_CONCURRENCY']} waiting for their "
-          f"answer; client pool {args.connections} connections; "
+          f"answer; drainer: {args.drainer}; client pool {args.connections} connections; "
           f"DB-only: {db_procs} processes x {db_threads} threads")
     figures["params"] = {**params.__dict__, "burst": args.burst, "arrival": args.arrival, "auth": args.auth,
-                         "workers": args.workers, "threads": args.threads, "server_env": server_env,
+                         "workers": args.workers, "threads": args.threads, "drainer": args.drainer, "server_env": server_env,
                          "db_procs": db_procs,
                          "db_threads": db_threads}
 
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         # --- 1. the rush through HTTP ------------------------------------------------------
         if not args.skip_http:
             srv = server.start(database_url=db_url, secret_key=secret, workers=args.workers, threads=args.threads,
-                               extra_env=server_env)
+                               extra_env=server_env, drainer=args.drainer == "process")
             server.warm_up(srv)
             opens = math.ceil(time.time()) + 2
             opens_at = dt.datetime.fromtimestamp(opens, tz=dt.UTC)
@@ -233,12 +236,14 @@ def main(argv: list[str] | None = None) -> int:
             offsets = loadgen.schedule(params.families, burst=args.burst, arrival=args.arrival, seed=params.seed)
             print(f"== rush through HTTP ({srv.url}), window opens at "
                   f"{opens_at.astimezone().isoformat(timespec='seconds')}")
-            cpu0 = (srv.cpu_seconds(), server.postgres_cpu_seconds(admin_url, args.db), time.process_time())
+            cpu0 = (srv.cpu_seconds(), server.postgres_cpu_seconds(admin_url, args.db), time.process_time(),
+                    srv.drainer_cpu_seconds())
             with LoadSampler() as load:
                 records, pool = asyncio.run(loadgen.run(
                     scen.families, offsets, host="127.0.0.1", port=srv.port, auth=args.auth,
                     connections=args.connections, timeout=args.timeout, opens_at_epoch=opens))
-            cpu1 = (srv.cpu_seconds(), server.postgres_cpu_seconds(admin_url, args.db), time.process_time())
+            cpu1 = (srv.cpu_seconds(), server.postgres_cpu_seconds(admin_url, args.db), time.process_time(),
+                    srv.drainer_cpu_seconds())
             srv.stop()
             s = loadgen.summarise(records)
             told = {r.household: r.booked for r in records if r.result == "done"}
@@ -263,13 +268,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   {line}")
             print(f"   machine during the rush       {s['load']}")
             # What the rush cost, in CPU: independent of what else runs on a shared machine.
-            spent = {k: cpu1[i] - cpu0[i] for i, k in enumerate(("server", "postgresql", "client"))}
+            spent = {k: cpu1[i] - cpu0[i] for i, k in enumerate(("server", "postgresql", "client", "drainer"))}
             per = {k: 1000 * v / params.families for k, v in spent.items()}
+            drainer_ms = per.pop("drainer")
             s["cpu_ms_per_family"] = per
             bound = 1000 * (os.cpu_count() or 1) / sum(per.values()) if sum(per.values()) > 0 else float("nan")
             s["cpu_bound_rate"] = bound
-            figures["http"].update(cpu_ms_per_family=per, cpu_bound_rate=bound)  # in --json too
-            print(f"   CPU per family                server {per['server']:.1f} ms, PostgreSQL {per['postgresql']:.1f} ms"
+            figures["http"].update(cpu_ms_per_family=per, cpu_bound_rate=bound, drainer_cpu_ms_per_family=drainer_ms)  # in --json too
+            print(f"   CPU per family                server {per['server']:.1f} ms"
+                  + (f" (of which the drainer process {drainer_ms:.1f} ms)" if srv.drainer is not None else "")
+                  + f", PostgreSQL {per['postgresql']:.1f} ms"
                   f" (its backends), client {per['client']:.1f} ms: at most {bound:.0f} week-baskets/s on "
                   f"{os.cpu_count()} cores with nothing else running")
             if s["http_5xx"]:

@@ -27,6 +27,7 @@ class Server:
     proc: subprocess.Popen
     port: int
     log: Path
+    drainer: subprocess.Popen | None = None  # ``guichet bookings drainer``, if started
 
     @property
     def url(self) -> str:
@@ -45,6 +46,8 @@ class Server:
         try:
             master = psutil.Process(self.proc.pid)
             procs = [master, *master.children(recursive=True)]
+            if self.drainer is not None:
+                procs.append(psutil.Process(self.drainer.pid))
         except psutil.Error:
             return float("nan")
         total = 0.0
@@ -56,14 +59,27 @@ class Server:
                 pass
         return total
 
+    def drainer_cpu_seconds(self) -> float:
+        """CPU time used so far by the drainer process alone (0 without one)."""
+        import psutil
+
+        if self.drainer is None:
+            return 0.0
+        try:
+            t = psutil.Process(self.drainer.pid).cpu_times()
+        except psutil.Error:
+            return float("nan")
+        return t.user + t.system
+
     def stop(self, timeout: float = 10) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        for proc in (self.proc, self.drainer):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
 
 
 def gunicorn_bin() -> str:
@@ -72,9 +88,10 @@ def gunicorn_bin() -> str:
 
 
 def start(*, database_url: str, secret_key: str, workers: int = 4, threads: int = 8, port: int | None = None,
-          timeout: float = 30.0, extra_env: dict[str, str] | None = None) -> Server:
-    """Run ``gunicorn guichet.wsgi`` with ``workers`` processes x ``threads`` threads; wait until
-    /healthz answers (the database is reachable)."""
+          timeout: float = 30.0, extra_env: dict[str, str] | None = None, drainer: bool = False) -> Server:
+    """Run ``gunicorn guichet.wsgi`` with ``workers`` processes x ``threads`` threads, and
+    ``guichet bookings drainer`` beside it if ``drainer`` (as a deployment on PostgreSQL does;
+    without it one of the server's processes drains); wait until /healthz answers."""
     port = port or free_port()
     log = Path(tempfile.mkstemp(prefix="guichet-bench-gunicorn-", suffix=".log")[1])
     env = {
@@ -113,6 +130,11 @@ def start(*, database_url: str, secret_key: str, workers: int = 4, threads: int 
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     server = Server(proc, port, log)
+    if drainer:
+        with log.open("ab") as out:
+            server.drainer = subprocess.Popen(
+                [sys.executable, "-m", "guichet.cli", "bookings", "drainer"], cwd=ROOT, env=env, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
     until = time.monotonic() + timeout
     while time.monotonic() < until:
         if proc.poll() is not None:

@@ -53,6 +53,17 @@ def _no_cached_gates():
 
 
 @pytest.fixture(autouse=True)
+def _no_drainer_left_behind():
+    """A basket drainer started by a test (bookings.intake, a thread with connections of its
+    own) stops with the test: the next test starts from an empty queue state, and the test
+    database can be dropped at the end."""
+    yield
+    from guichet.bookings import intake
+
+    intake.stop()
+
+
+@pytest.fixture(autouse=True)
 def _no_remembered_role_holders():
     """Each test starts with no role holders remembered (accounts.middleware keeps them a few
     seconds): a rolled-back test leaves no signal, and SQLite reuses its primary keys."""

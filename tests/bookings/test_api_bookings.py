@@ -258,13 +258,13 @@ def test_background_drainer_answers_while_requests_only_wait_or_read(world, pare
 
     settings.GUICHET_BOOKING_ANSWER_WAIT = 0  # answer "received" at once: the page polls
     drained_by = []
-    real = services.basket_submit
+    real = services.basket_drain_round
 
-    def spy(**kwargs):
+    def spy(organisation_id):
         drained_by.append(threading.current_thread().name)
-        return real(**kwargs)
+        return real(organisation_id)
 
-    monkeypatch.setattr(services, "basket_submit", spy)
+    monkeypatch.setattr(services, "basket_drain_round", spy)
     hh, kids, auth = parent
     session = world.session()
     items = [{"child": kids[0].pk, "session": session.pk, "unit": "journee"}]

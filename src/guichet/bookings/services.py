@@ -42,11 +42,12 @@ Waiting list
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, When
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from guichet.common.actor import CHANNELS, Actor
@@ -420,7 +421,8 @@ _RECEIPT_SQL: str | None = None
 
 def _receipt_sql() -> tuple[str, list]:
     """The whole receipt in one statement: take the receipt lock, insert the basket unless its
-    key was already received (``ON CONFLICT DO NOTHING``), return the new primary key. Built once
+    key was already received (``ON CONFLICT DO NOTHING``), wake the drainer (``NOTIFY``, sent at
+    commit), return the new primary key. Built once
     from the model (quoted identifiers; every value is a parameter)."""
     global _RECEIPT_SQL
     meta = Basket._meta
@@ -429,9 +431,11 @@ def _receipt_sql() -> tuple[str, list]:
         qn = connection.ops.quote_name
         household, key = meta.get_field("household").column, meta.get_field("idempotency_key").column
         _RECEIPT_SQL = (  # noqa: S608 - identifiers from the model, quoted; values are parameters
-            "WITH receipt_lock AS (SELECT pg_advisory_xact_lock(%s, %s)) "
-            "INSERT INTO {table} ({columns}) SELECT {values} FROM receipt_lock "
-            "ON CONFLICT ({household}, {key}) DO NOTHING RETURNING {pk}"
+            "WITH receipt_lock AS (SELECT pg_advisory_xact_lock(%s, %s)), "
+            "received AS (INSERT INTO {table} ({columns}) SELECT {values} FROM receipt_lock "
+            "ON CONFLICT ({household}, {key}) DO NOTHING RETURNING {pk}) "
+            # Wakes the drainer at commit (bookings/intake.py), wherever it runs.
+            "SELECT {pk}, pg_notify('guichet_basket_received', %s) FROM received"
         ).format(
             table=qn(meta.db_table), columns=", ".join(qn(f.column) for f in fields),
             values=", ".join(["%s"] * len(fields)), household=qn(household), key=qn(key), pk=qn(meta.pk.column),
@@ -464,6 +468,7 @@ def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:
         sql, fields = _receipt_sql()
         params = [RECEIPT_LOCK, int(household.organisation_id)]
         params += [f.get_db_prep_save(f.pre_save(basket, add=True), connection) for f in fields]
+        params.append(str(int(household.organisation_id)))
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
@@ -499,26 +504,44 @@ def _journal_items(answered: list) -> list[dict]:
 def _drain_until(basket: Basket) -> None:
     """Answer the organisation's received baskets in seq order until ``basket`` is answered."""
     while True:
-        with transaction.atomic(durable=True):
-            _advisory_lock(QUEUE_LOCK, basket.organisation_id)
-            status = Basket.objects.filter(pk=basket.pk).values_list("status", flat=True).first()
+        answered = _drain_round(basket.organisation_id, until=basket.pk)
+        if answered is None or basket.pk in answered:
+            return
+
+
+def basket_drain_round(organisation_id: int) -> list[int]:
+    """One round of the queue: answers the organisation's oldest received baskets (at most
+    ``DRAIN_BATCH``), in receipt order, in one transaction. Returns their primary keys (empty:
+    nothing was waiting). What the drainer (``intake``) calls, round after round."""
+    return _drain_round(organisation_id) or []
+
+
+def _drain_round(organisation_id: int, *, until: int | None = None) -> list[int] | None:
+    """The round itself, under the queue's lock. With ``until``: None (and nothing done) if that
+    basket was answered meanwhile by someone else."""
+    with transaction.atomic(durable=True):
+        _advisory_lock(QUEUE_LOCK, organisation_id)
+        if until is not None:
+            status = Basket.objects.filter(pk=until).values_list("status", flat=True).first()
             if status == Basket.Status.DONE:
-                return
-            pending = list(
-                Basket.objects.filter(organisation_id=basket.organisation_id, status=Basket.Status.RECEIVED)
-                .select_related("household")
-                .order_by("pk")[:DRAIN_BATCH]
-            )
-            journal = _allocate_pending(pending)
-            # Journal last: the chain's head lock is taken after every place lock (no deadlock
-            # with a cancellation, which also takes its places first). Each basket's receipt is
-            # journaled here, just before its answer, in the same transaction.
-            journal_append_many(_journal_items(journal))
-            # Each basket is answered exactly once, by whichever process drains the queue: that
-            # is where its confirmation is queued, so none is lost and none is sent twice.
-            _queue_confirmations([b.pk for b in pending])
-            if any(b.pk == basket.pk for b in pending):
-                return
+                return None
+        pending = list(
+            Basket.objects.filter(organisation_id=organisation_id, status=Basket.Status.RECEIVED)
+            .select_related("household")
+            .order_by("pk")[:DRAIN_BATCH]
+        )
+        if not pending:
+            return []
+        journal = _allocate_pending(pending)
+        # Journal last: the chain's head lock is taken after every place lock (no deadlock
+        # with a cancellation, which also takes its places first). Each basket's receipt is
+        # journaled here, just before its answer, in the same transaction.
+        journal_append_many(_journal_items(journal))
+        # Each basket is answered exactly once, by whichever process drains the queue: that
+        # is where its confirmation is queued, so none is lost and none is sent twice.
+        answered = [b.pk for b in pending]
+        _queue_confirmations(answered)
+        return answered
 
 
 def _allocate_pending(pending: list[Basket]) -> list:
@@ -1063,12 +1086,25 @@ class _BatchState:
             for pk, _capacity, booked in parts.values():
                 if booked != self.initial[pk]:
                     deltas.append((pk, booked - self.initial[pk]))
-        for i in range(0, len(deltas), 200):
-            chunk = deltas[i:i + 200]
-            changed = SessionPart.objects.filter(pk__in=[pk for pk, _n in chunk]).update(
-                booked=Case(*(When(pk=pk, then=F("booked") + n) for pk, n in chunk))
-            )
-            if changed != len(chunk):
+        if deltas:
+            # One statement for every part: the ORM's CASE WHEN per row cost more to build than
+            # the rest of the round (identifiers from the model, quoted; values are parameters).
+            qn = connection.ops.quote_name
+            meta = SessionPart._meta
+            table, booked, pk = qn(meta.db_table), qn(meta.get_field("booked").column), qn(meta.pk.column)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET {booked} = {table}.{booked} + d.delta "  # noqa: S608
+                    f"FROM unnest(%s::bigint[], %s::integer[]) AS d(id, delta) WHERE {table}.{pk} = d.id"
+                    if _is_postgres() else
+                    f"UPDATE {table} SET {booked} = {booked} + (SELECT value FROM json_each(%s) "  # noqa: S608
+                    f"WHERE json_each.key = CAST({table}.{pk} AS TEXT)) WHERE {pk} IN (SELECT CAST(key AS INTEGER) "
+                    "FROM json_each(%s))",
+                    [[pk for pk, _n in deltas], [n for _pk, n in deltas]] if _is_postgres()
+                    else [json.dumps(dict(deltas))] * 2,
+                )
+                changed = cursor.rowcount
+            if changed != len(deltas):
                 raise _Conflict
         if self.withdrawn:
             WaitlistEntry.objects.filter(pk__in=self.withdrawn, status=WaitlistEntry.Status.WAITING).update(

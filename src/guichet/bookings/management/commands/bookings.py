@@ -3,6 +3,8 @@
     guichet bookings check FILE...      check activity configuration files, write nothing
     guichet bookings load FILE...       load them (create or update; twice changes nothing)
     guichet bookings expire-offers      expire waiting-list offers not accepted in time
+    guichet bookings drainer            answer the queue of received baskets (PostgreSQL; a
+                                        service beside the web server, docs/operations.md)
 """
 
 from __future__ import annotations
@@ -27,9 +29,26 @@ class Command(BaseCommand):
             p = sub.add_parser(name, help=text)
             p.add_argument("files", nargs="+", metavar="FILE")
         sub.add_parser("expire-offers", help="Expire the offers not accepted in time.")
+        sub.add_parser("drainer", help="Answer the queue of received baskets, for every server process "
+                                       "(PostgreSQL; runs until stopped).")
 
     def handle(self, *args, **options):
         action = options["action"]
+        if action == "drainer":
+            from django.db import connection
+
+            from guichet.bookings import intake
+
+            if connection.vendor != "postgresql":
+                raise CommandError("the drainer needs PostgreSQL: on SQLite each server process answers "
+                                   "its own baskets, nothing to run", returncode=2)
+            self.stdout.write("basket drainer: answering the queue (stop with Ctrl-C or SIGTERM)")
+            self.stdout.flush()
+            try:
+                intake.run_drainer()
+            except KeyboardInterrupt:
+                self.stdout.write("basket drainer: stopped")
+            return
         if action == "expire-offers":
             n = waitlist_expire_offers(now=timezone.now(), actor=Actor.system("bookings.expire"))
             self.stdout.write(f"{n} offer(s) expired")
