@@ -34,10 +34,12 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def rush_server():
+@pytest.fixture(params=["server", "drainer process"])
+def rush_server(request):
+    """gunicorn alone (one of its processes drains the queue), or with ``guichet bookings
+    drainer`` beside it (the deployment docs/operations.md describes)."""
     srv = server.start(database_url=_database_url(), secret_key=settings.SECRET_KEY, workers=2, threads=4,
-                       timeout=20)
+                       timeout=20, drainer=request.param == "drainer process")
     try:
         yield srv
     finally:

@@ -1,0 +1,108 @@
+"""One basket drainer for the whole deployment (PostgreSQL, bookings/intake.py).
+
+``guichet bookings drainer`` answers the queue for every server process; a server process
+whose request waits hears of the answer (LISTEN/NOTIFY) without draining itself; when the
+drainer stops, a server process takes over within a few seconds. On SQLite the command says
+there is nothing to run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from guichet.bookings import intake
+from guichet.bookings.models import Basket, Booking
+from tests.bookings.test_api_bookings import parent, post_basket, world  # noqa: F401 - fixtures
+from tests.bookings.test_rush_ci import _database_url
+from tests.bookings.test_services import BEFORE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_drainer_command_on_sqlite_says_there_is_nothing_to_run(db):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: on PostgreSQL the command runs until stopped")
+    with pytest.raises(CommandError, match="needs PostgreSQL") as caught:
+        call_command("bookings", "drainer")
+    assert caught.value.returncode == 2
+
+
+def _start_drainer() -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": _database_url(), "SECRET_KEY": settings.SECRET_KEY, "DEBUG": "0",
+           "GUICHET_INSECURE_DEV_KEY": "1", "PYTHONPATH": str(ROOT / "src"), "LOG_LEVEL": "INFO"}
+    proc = subprocess.Popen([sys.executable, "-m", "guichet.cli", "bookings", "drainer"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert "answering the queue" in proc.stdout.readline()  # started (it printed its first line)
+    return proc
+
+
+def _lock_holder_pids() -> set[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s "
+                       "AND granted", [intake.LEADER_LOCK[0], intake.LEADER_LOCK[1]])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _wait_for(predicate, timeout: float = 10.0) -> bool:
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_drainer_process_answers_and_a_server_process_takes_over_when_it_stops(world, parent, client,  # noqa: F811
+                                                                                 settings, monkeypatch):
+    from guichet.bookings import services
+
+    drained_here = []
+    real = services.basket_drain_round
+
+    def spy(organisation_id):
+        drained_here.append(organisation_id)
+        return real(organisation_id)
+
+    monkeypatch.setattr(services, "basket_drain_round", spy)
+    settings.GUICHET_BOOKING_ANSWER_WAIT = 10
+    _, kids, auth = parent
+    session = world.session()
+    drainer = _start_drainer()
+    try:
+        # It holds the drainer's lock (this process has no drainer thread yet: no basket so far).
+        assert _wait_for(lambda: bool(_lock_holder_pids()))
+        with time_machine.travel(BEFORE, tick=True):
+            # This process waits for the answer; the drainer process gives it, NOTIFY tells it.
+            r = post_basket(client, auth, [{"child": kids[0].pk, "session": session.pk, "unit": "journee"}],
+                            key="by-the-drainer")
+        assert r.status_code == 200 and r.json()["items"][0]["outcome"] == "booked"
+        assert drained_here == []  # answered by the drainer process, not here
+        assert intake.drainer().leader is False
+    finally:
+        drainer.terminate()
+        drainer.wait(10)
+    # The drainer is gone: its lock with it. This process takes over and answers.
+    with time_machine.travel(BEFORE, tick=True):
+        r = post_basket(client, auth, [{"child": kids[1].pk, "session": session.pk, "unit": "journee"}],
+                        key="after-the-drainer")
+    assert r.status_code == 200 and r.json()["items"][0]["outcome"] == "booked"
+    assert drained_here and intake.drainer().leader is True
+    assert Booking.objects.filter(status="booked").count() == 2
+    assert Basket.objects.filter(status="done").count() == 2
+
