@@ -36,6 +36,7 @@ from guichet.bookings.models import Activity, Household
 from guichet.catalog.models import Organisation, Portal
 from guichet.common.actor import Actor
 from guichet.common.money import MoneyError, format_euros, parse_euros
+from guichet.common.postdata import post_values
 
 from . import pdf, present, selectors, services, tasks, treasury
 from .errors import BillingError
@@ -87,6 +88,8 @@ def _ctx(staff: Staff, **extra) -> dict:
 
 
 def _amount(text: str, errors: dict, field: str = "amount") -> int | None:
+    if field in errors:  # sent twice, or with control characters: already said
+        return None
     try:
         cents = parse_euros(text)
     except MoneyError:
@@ -103,11 +106,8 @@ def _key(value: str) -> str:
     return value if 1 <= len(value) <= 100 and "\x00" not in value else uuid.uuid4().hex
 
 
-def _refuse_nul(values: dict, errors: dict, fields: tuple[str, ...]) -> None:
-    """A NUL character cannot be stored (PostgreSQL refuses it): an error on its field, as forms do."""
-    for name in fields:
-        if "\x00" in values.get(name, "") and name not in errors:
-            errors[name] = _("Null characters are not allowed.")
+def _form_key_label() -> str:
+    return _("The form's key (hidden field)")
 
 
 def _field_of(exc: BillingError, known: tuple[str, ...], default: str) -> str:
@@ -187,15 +187,16 @@ def household(request, portal, organisation, reference):
 def _money_in(request, *, methods, method_error: str, record, done_message: str):
     """The deposit and payment forms: check the fields, call ``record(cents, method, key,
     reference)``; (payment, {}, values) on success, (None, errors, values) otherwise."""
-    values = {k: request.POST.get(k, "").strip() for k in ("amount", "method", "reference", "key")}
-    values["key"] = _key(values["key"])
     errors: dict[str, str] = {}
+    values = post_values(request.POST, {"amount": _("Amount (€)"), "method": _("Paid by"),
+                                        "reference": _("Cheque number or card slip"), "key": _form_key_label()},
+                         errors)
+    values["key"] = _key(values["key"])
     cents = _amount(values["amount"], errors)
     if values["method"] not in methods:
-        errors["method"] = method_error
+        errors.setdefault("method", method_error)
     if values["method"] == Payment.Method.CHEQUE and not values["reference"]:
-        errors["reference"] = _("Enter the cheque number.")
-    _refuse_nul(values, errors, ("reference",))
+        errors.setdefault("reference", _("Enter the cheque number."))
     if errors:
         return None, errors, values
     try:
@@ -231,15 +232,15 @@ def deposit(request, portal, organisation, reference):
 def refund(request, portal, organisation, reference):
     staff = _staff(request, portal, organisation, finance_only=True)
     hh = _household(staff, reference)
-    values = {k: request.POST.get(k, "").strip() for k in ("amount", "method", "reason", "key")}
-    values["key"] = _key(values["key"])
     errors: dict[str, str] = {}
+    values = post_values(request.POST, {"amount": _("Amount (€)"), "method": _("Paid back by"),
+                                        "reason": _("Reason"), "key": _form_key_label()}, errors)
+    values["key"] = _key(values["key"])
     cents = _amount(values["amount"], errors)
     if values["method"] not in PAYMENT_METHODS:
-        errors["method"] = _("Choose how the money is paid back.")
+        errors.setdefault("method", _("Choose how the money is paid back."))
     if not values["reason"]:
-        errors["reason"] = _("Give the reason.")
-    _refuse_nul(values, errors, ("reason",))
+        errors.setdefault("reason", _("Give the reason."))
     if not errors:
         try:
             payment = services.refund_record(household=hh, amount_cents=cents, method=values["method"],
@@ -343,20 +344,26 @@ def credit_note(request, portal, organisation, pk):
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
-        values = {k: request.POST.get(k, "").strip() for k in ("scope", "reason", "rebill", "key")}
+        values = post_values(request.POST, {
+            "scope": _("What to credit"), "reason": _("Reason (printed on the credit note)"),
+            "rebill": _("Bill these items again in the next run (whole invoice only; e.g. after correcting the "
+                        "family quotient)"), "key": _form_key_label()}, errors)
         values["key"] = _key(values["key"])
         if values["scope"] not in ("all", "lines"):
-            errors["scope"] = _("Credit the whole invoice or some lines.")
+            errors.setdefault("scope", _("Credit the whole invoice or some lines."))
         if not values["reason"]:
-            errors["reason"] = _("Give the reason of the correction (the family reads it).")
-        _refuse_nul(values, errors, ("reason",))
+            errors.setdefault("reason", _("Give the reason of the correction (the family reads it)."))
         amounts = None
         if values["scope"] == "lines":
             amounts = {}
+            lines_text = post_values(request.POST, {
+                f"line-{row['line'].pk}": _("Credit on %(label)s, %(month)s") % {"label": row["label"],
+                                                                                  "month": row["month"]}
+                for row in rows}, errors)
             for row in rows:
-                text = request.POST.get(f"line-{row['line'].pk}", "").strip()
+                text = lines_text[f"line-{row['line'].pk}"]
                 amounts_text[row["line"].pk] = text
-                if not text:
+                if not text or f"line-{row['line'].pk}" in errors:
                     continue
                 try:
                     cents = parse_euros(text)
@@ -412,20 +419,23 @@ def runs(request, portal, organisation):
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
-        values = {"first_month": request.POST.get("first_month", "").strip(),
-                  "last_month": request.POST.get("last_month", "").strip(),
-                  "grouping": request.POST.get("grouping", "run"),
-                  "activities": request.POST.getlist("activities"), "key": _key(request.POST.get("key", ""))}
+        values = {**post_values(request.POST, {"first_month": _("First month"),
+                                               "last_month": _("Last month (included)"), "grouping": _("Invoices"),
+                                               "key": _form_key_label()}, errors),
+                  "activities": request.POST.getlist("activities")}  # the one field sent several times
+        values["key"] = _key(values["key"])
+        if "grouping" not in request.POST:
+            values["grouping"] = "run"
         first, last_m = _parse_month(values["first_month"]), _parse_month(values["last_month"])
         if first is None:
-            errors["first_month"] = _("Enter the first month to bill (month and year).")
+            errors.setdefault("first_month", _("Enter the first month to bill (month and year)."))
         if last_m is None:
-            errors["last_month"] = _("Enter the last month to bill (month and year).")
+            errors.setdefault("last_month", _("Enter the last month to bill (month and year)."))
         chosen = [a for a in activities if str(a.pk) in values["activities"]]
         if not chosen:
             errors["activities"] = _("Choose at least one activity.")
         if values["grouping"] not in InvoiceRun.Grouping.values:
-            errors["grouping"] = _("Group invoices by run or by month.")
+            errors.setdefault("grouping", _("Group invoices by run or by month."))
         if not errors:
             try:
                 run = services.invoice_run_create(
@@ -506,18 +516,18 @@ def run_progress(request, portal, organisation, pk):
 def run_finalise(request, portal, organisation, pk):
     staff = _staff(request, portal, organisation, finance_only=True)
     run = _run(staff, pk)
-    values = {"issue_date": request.POST.get("issue_date", "").strip(),
-              "due_days": request.POST.get("due_days", "").strip()}
     errors: dict[str, str] = {}
+    values = post_values(request.POST, {"issue_date": _("Issue date"), "due_days": _("Days to pay")}, errors)
     try:
         issue = present.parse_date(values["issue_date"])
     except ValueError:
-        errors["issue_date"] = _("Enter the issue date of the invoices as DD/MM/YYYY (for example 24/11/2026).")
+        errors.setdefault("issue_date",
+                          _("Enter the issue date of the invoices as DD/MM/YYYY (for example 24/11/2026)."))
         issue = None
     try:
         due_days = int(values["due_days"])
     except ValueError:
-        errors["due_days"] = _("Enter the number of days to pay, from 0 to 365.")
+        errors.setdefault("due_days", _("Enter the number of days to pay, from 0 to 365."))
         due_days = None
     if not errors:
         try:
@@ -541,7 +551,7 @@ def run_cancel(request, portal, organisation, pk):
     staff = _staff(request, portal, organisation, finance_only=True)
     run = _run(staff, pk)
     if run.status in (InvoiceRun.Status.CREATED, InvoiceRun.Status.RUNNING, InvoiceRun.Status.READY) and \
-            request.POST.get("confirm") != "yes":
+            request.POST.getlist("confirm") != ["yes"]:
         messages.error(request, _("Nothing was cancelled: tick the box to confirm that the drafts of this run will be "
                                   "deleted."))
         return redirect("billing:staff-run", portal=portal, organisation=organisation, pk=run.pk)
@@ -575,11 +585,12 @@ def run_resume(request, portal, organisation, pk):
 def draft_discard(request, portal, organisation, pk):
     staff = _staff(request, portal, organisation, finance_only=True)
     inv = _invoice(staff, pk)
-    reason = request.POST.get("reason", "").strip()
+    errors: dict[str, str] = {}
+    reason = post_values(request.POST, {"reason": _("Reason")}, errors)["reason"]
     run_pk = inv.run_id
     try:
-        if "\x00" in reason:
-            raise BillingError("nul_character", _("Null characters are not allowed."), field="reason")
+        if errors:
+            raise BillingError("bad_input", errors["reason"], field="reason")
         services.invoice_draft_discard(invoice=inv, actor=_actor(request), now=timezone.now(), reason=reason)
     except BillingError as exc:
         messages.error(request, exc.message)

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 from guichet.accounts.selectors import staff_organisations
 from guichet.common.actor import Actor
 from guichet.common.money import format_euros
+from guichet.common.postdata import post_values
 
 from . import selectors, services
 from .models import Customer, DebitRun, Invoice, RegularisationRun
@@ -79,13 +80,17 @@ def plan(request, portal, organisation, reference, number):
     page, _orgs, org = _scope(request, portal, organisation)
     cust = get_object_or_404(Customer, organisation=org, reference=reference)
     invoice = get_object_or_404(Invoice, organisation=org, contract__customer=cust, number=number)
-    first_due = _parse_date(request.POST.get("first_due", ""))
+    refused: dict[str, str] = {}
+    values = post_values(request.POST, {"count": _("Monthly instalments"), "first_due": _("First due on")}, refused)
+    first_due = _parse_date(values["first_due"])
     try:
-        count = int(request.POST.get("count", ""))
+        count = int(values["count"])
     except ValueError:
         count = 0
     error = None
-    if first_due is None:
+    if refused:
+        error = " ".join(refused.values())
+    elif first_due is None:
         error = _("Enter the due date of the first instalment as a date, for example 24/11/2026.")
     elif not 2 <= count <= 12:
         error = _("An instalment plan has between 2 and 12 monthly instalments.")
@@ -123,18 +128,19 @@ def outage(request, portal, organisation):
     values = {"due_from": "", "due_until": "", "reason": ""}
     status = 200
     if request.method == "POST":
-        values = {k: request.POST.get(k, "").strip() for k in values}
+        values = post_values(request.POST, {"due_from": _("First due date"), "due_until": _("Last due date"),
+                                            "reason": _("Reason (shown on the customer's account)")}, errors)
         start, end = _parse_date(values["due_from"]), _parse_date(values["due_until"])
         if start is None:
-            errors["due_from"] = _("Enter the first due date of the period as a date, for example 24/11/2026.")
+            errors.setdefault("due_from",
+                              _("Enter the first due date of the period as a date, for example 24/11/2026."))
         if end is None:
-            errors["due_until"] = _("Enter the last due date of the period as a date, for example 24/11/2026.")
+            errors.setdefault("due_until",
+                              _("Enter the last due date of the period as a date, for example 24/11/2026."))
         if start and end and end < start:
-            errors["due_until"] = _("The last due date is before the first one.")
+            errors.setdefault("due_until", _("The last due date is before the first one."))
         if not values["reason"]:
-            errors["reason"] = _("Say why the instalments were not collected.")
-        elif "\x00" in values["reason"]:
-            errors["reason"] = _("Null characters are not allowed.")
+            errors.setdefault("reason", _("Say why the instalments were not collected."))
         if not errors:
             try:
                 count, amount = services.instalments_mark_not_collected(
