@@ -381,8 +381,8 @@ def test_offer_expiry_goes_to_the_next(world):
     world.submit(h2, [item(c2, s)])
     world.submit(h3, [item(c3, s)])
     services.booking_cancel(booking=booking, actor=PARENT, now=paris(2024, 11, 21, 9, 0))
-    assert services.waitlist_expire_offers(now=paris(2024, 11, 23, 9, 0), actor=Actor.system()) == 0
-    assert services.waitlist_expire_offers(now=paris(2024, 11, 23, 9, 1), actor=Actor.system()) == 1
+    assert services.waitlist_expire_offers(now=paris(2024, 11, 23, 9, 0), actor=Actor.system()).expired == 0
+    assert services.waitlist_expire_offers(now=paris(2024, 11, 23, 9, 1), actor=Actor.system()).expired == 1
     assert WaitlistEntry.objects.get(child=c2).status == "expired"
     nxt = WaitlistEntry.objects.get(child=c3)
     assert nxt.status == "offered"

@@ -52,7 +52,7 @@ def test_an_offer_never_outlives_the_eve_of_the_session(world):
     with pytest.raises(services.BookingError) as late:
         services.waitlist_accept(entry=entry, actor=PARENT, now=paris(2024, 12, 4, 7, 30))
     assert late.value.code == "offer_expired"
-    assert services.waitlist_expire_offers(now=paris(2024, 12, 4, 0, 5), actor=PARENT) == 1
+    assert services.waitlist_expire_offers(now=paris(2024, 12, 4, 0, 5), actor=PARENT).expired == 1
     assert WaitlistEntry.objects.get(pk=entry.pk).status == "expired"
     assert s.parts.get(part="morning").booked == 0  # nobody left to offer it to, and not on the day
     assert_ledger_consistent()

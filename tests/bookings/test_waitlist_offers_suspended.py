@@ -48,7 +48,7 @@ def offered(world, household, child, now=OFFERED_AT):
 
 
 def expire(now) -> int:
-    return services.waitlist_expire_offers(now=now, actor=SYSTEM)
+    return services.waitlist_expire_offers(now=now, actor=SYSTEM).expired
 
 
 def test_an_offer_is_kept_while_booking_is_suspended_and_gets_its_time_back(world, parent, mails):

@@ -50,6 +50,7 @@ from .models import (
     Unit,
     WaitlistEntry,
 )
+from .present import _BOOKABLE_ELSEWHERE as BOOKABLE_ELSEWHERE
 from .present import PARIS, booking_facts, state_label
 
 router = Router(tags=["bookings"], auth=[bearer, django_auth])
@@ -236,17 +237,37 @@ class UnitOut(Schema):
     free: int | None = None
 
 
+class BookedElsewhereOut(Schema):
+    session: int = Field(description="The session the child is booked in that day, at another centre.")
+    site: str = Field(description="That centre's name.")
+    booking: int = Field(description="The booking there (cancel it to book this centre instead).")
+
+
 class CalendarSession(Schema):
     session: int
     date: dt.date
     activity: str
     site: str
-    state: str = Field(description="booked, waitlisted, offered, free, full, closed, deadline_passed, not_open")
+    state: str = Field(description=(
+        "booked, waitlisted, offered, free, full, closed, deadline_passed, not_open, or booked_elsewhere: "
+        "the child is already booked at another centre of the same activity that day (one place a day), "
+        "so this one cannot be booked; `booked_elsewhere` says where. A waiting list or an offer here "
+        "keeps its state (and `booked_elsewhere` too): an offer can be accepted only once the other "
+        "booking is cancelled."))
     state_label: str
     position: int | None = None
     booking: int | None = None
     waitlist: int | None = None
-    offer_expires_at: dt.datetime | None = None
+    offer_expires_at: dt.datetime | None = Field(None, description=(
+        "Until when an offered place is kept. While `offer_paused` is true this time does not run: "
+        "it is the limit the offer had when it was paused."))
+    offer_paused: bool = Field(False, description=(
+        "An offer paused while online booking is suspended on the status board: it does not expire "
+        "meanwhile, and once booking reopens it gets its time back (at least 24 hours, or the "
+        "activity's offer time if shorter, never past the eve of the session). It can be accepted at "
+        "the counter meanwhile."))
+    booked_elsewhere: BookedElsewhereOut | None = Field(None, description=(
+        "Where the child is booked that day for the same activity, when at another centre."))
     units: list[UnitOut]
     booking_deadline: dt.datetime | None = None
     booking_deadline_text: str = ""
@@ -427,13 +448,23 @@ def household_calendar(request, q: Query[CalendarQuery]):
     children = []
     for cal in selectors.household_calendar(household=hh, date_from=first, date_to=last, now=now):
         sessions = []
+        booked = {(c.session.activity_id, c.session.date): c for c in cal.cells if c.state == "booked"}
         for c in cal.cells:
             s = c.session
+            state, elsewhere = c.state, booked.get((s.activity_id, s.date))
+            if elsewhere is c:
+                elsewhere = None
+            if elsewhere is not None and state in BOOKABLE_ELSEWHERE:  # as the family's calendar page says
+                state = "booked_elsewhere"
             sessions.append({
                 "session": s.pk, "date": s.date, "activity": s.activity.name, "site": s.site.name,
-                "state": c.state, "state_label": state_label(c.state), "position": c.position,
+                "state": state, "state_label": state_label(state), "position": c.position,
                 "booking": c.booking.pk if c.booking else None, "waitlist": c.waitlist.pk if c.waitlist else None,
                 "offer_expires_at": getattr(c.waitlist, "offer_expires_at", None),
+                "offer_paused": c.state == "offered" and getattr(c.waitlist, "offer_paused_at", None) is not None,
+                "booked_elsewhere": None if elsewhere is None else {
+                    "session": elsewhere.session.pk, "site": elsewhere.session.site.name,
+                    "booking": elsewhere.booking.pk},
                 "units": [{"code": u.code, "name": u.name, "free": c.free.get(u.code)} for u in c.units],
                 "booking_deadline": c.booking_deadline, "booking_deadline_text": c.booking_deadline_text,
                 "cancellation_deadline": c.cancellation_deadline,
@@ -557,7 +588,7 @@ def _entry(request, entry_id: int) -> WaitlistEntry:
     description=(
         "422 `not_offered`, `offer_expired`, `already_booked_elsewhere` (the child is booked at another "
         "centre that day: cancel that booking first, or decline). 503: booking is suspended on the status "
-        "board (nothing changed; the place stays held until the offer expires)."
+        "board (nothing changed; the offer is kept, `offer_paused` in the calendar, until booking reopens)."
     ),
 )
 @handle

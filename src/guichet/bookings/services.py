@@ -1515,9 +1515,19 @@ def waitlist_decline(*, entry: WaitlistEntry, actor: Actor, now: dt.datetime) ->
         raise BookingError("not_waiting", _("This request is no longer on the waiting list."), "entry")
 
 
-def waitlist_expire_offers(*, now: dt.datetime, actor: Actor) -> int:
+@dataclass(frozen=True)
+class OfferSweep:
+    """What one run of ``waitlist_expire_offers`` did: offers expired, paused, resumed."""
+
+    expired: int = 0
+    paused: int = 0
+    resumed: int = 0
+
+
+def waitlist_expire_offers(*, now: dt.datetime, actor: Actor) -> OfferSweep:
     """Expire the offers not accepted in time: their places go back (and, in automatic mode,
-    to the next family). One transaction per offer. Returns the number expired.
+    to the next family). One transaction per offer. Returns how many offers it expired, paused
+    and resumed.
 
     An offer does not run out while online booking of its activity is suspended (degraded mode:
     the status board's gate is closed), since the family cannot accept it through no fault of
@@ -1526,7 +1536,7 @@ def waitlist_expire_offers(*, now: dt.datetime, actor: Actor) -> int:
     never past the eve of the session, and e-mails the family the new time limit. Run every few
     minutes: a pause or a reopening is seen at the next run."""
     _check_now(now)
-    count = 0
+    expired = paused_count = resumed = 0
     rows = list(
         WaitlistEntry.objects.filter(status=WaitlistEntry.Status.OFFERED)
         .order_by("offer_expires_at", "pk")
@@ -1553,12 +1563,14 @@ def waitlist_expire_offers(*, now: dt.datetime, actor: Actor) -> int:
                 continue
             if closed and not eve_past:
                 _offer_pause(entry, actor, now)
+                paused_count += 1
             elif not closed and entry.offer_paused_at is not None and not eve_past:
                 _offer_resume(entry, actor, now)
+                resumed += 1
             elif eve_past or (entry.offer_expires_at is not None and entry.offer_expires_at < now):
                 _give_back(entry, WaitlistEntry.Status.EXPIRED, actor, now, "bookings.waitlist.expire")
-                count += 1
-    return count
+                expired += 1
+    return OfferSweep(expired=expired, paused=paused_count, resumed=resumed)
 
 
 def _offer_pause(entry: WaitlistEntry, actor: Actor, now: dt.datetime) -> None:

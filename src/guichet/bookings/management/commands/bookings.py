@@ -50,8 +50,9 @@ class Command(BaseCommand):
                 self.stdout.write("basket drainer: stopped")
             return
         if action == "expire-offers":
-            n = waitlist_expire_offers(now=timezone.now(), actor=Actor.system("bookings.expire"))
-            self.stdout.write(f"{n} offer(s) expired")
+            done = waitlist_expire_offers(now=timezone.now(), actor=Actor.system("bookings.expire"))
+            self.stdout.write(f"{done.expired} offer(s) expired, {done.paused} paused (online booking suspended), "
+                              f"{done.resumed} resumed (online booking reopened)")
             return
         failed = False
         for name in options["files"]:
