@@ -51,6 +51,7 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 
 from guichet.common.actor import CHANNELS, Actor
+from guichet.common.rowinsert import Conflict, NewRow, row_insert
 from guichet.journal.services import journal_append, journal_append_many
 
 from .deadlines import (
@@ -753,8 +754,7 @@ def _waitlist(basket: Basket, line: _Line, refs) -> None:
 # batch is answered by the per-item path instead.
 
 
-class _Conflict(Exception):
-    pass
+_Conflict = Conflict  # a batch that cannot be answered set-based: the per-item path answers
 
 
 _WAITING = "waiting"
@@ -778,119 +778,10 @@ def _batch_lines(pending: list[Basket]) -> list[list[_Line]]:
     return out
 
 
-class _RowInsert:
-    """``bulk_create`` without model instances: one ``INSERT ... RETURNING pk`` per chunk of
-    rows, through the drain's connection and transaction. On PostgreSQL the rows go as one array
-    per column (``INSERT ... SELECT ... FROM UNNEST(...)``, as the ORM does): a handful of
-    parameters whatever the number of rows, where a ``VALUES`` list of thousands of placeholders
-    costs psycopg more to parse than the ORM saves; on SQLite as a multi-row ``VALUES``. Each
-    row gives the values of ``names``, in order; every other column takes its
-    field's default, prepared once exactly as the ORM would save it (an encrypted ``reason``
-    left empty is stored as the ORM stores it: ``""``). Values are prepared by their field
-    (``get_db_prep_save``) except ids, strings and booleans, which the ORM passes through as they
-    are; dates and times are prepared once per distinct value."""
-
-    _PLAIN = frozenset({"ForeignKey", "CharField", "BooleanField", "IntegerField", "BigIntegerField"})
-    _MEMO = frozenset({"DateField", "DateTimeField"})
-
-    def __init__(self, model, names: tuple[str, ...]) -> None:
-        meta = model._meta
-        self.vendor = connection.vendor
-        self.label = f"{meta.app_label}.{meta.model_name}"
-        given = [meta.get_field(name) for name in names]
-        others = [f for f in meta.concrete_fields if not f.primary_key and f.name not in names]
-        if any(f.has_default() and callable(f.default) for f in others):
-            raise TypeError(f"{self.label}: a default computed per row must be given per row")
-        self.constants = [f.get_db_prep_save(f.get_default(), connection) for f in others]
-        # per given field: None (passed as it is) or (field, prepared once per distinct value?)
-        self.preps = [
-            None if f.get_internal_type() in self._PLAIN else (f, f.get_internal_type() in self._MEMO)
-            for f in given
-        ]
-        qn = connection.ops.quote_name
-        columns = [*given, *others]
-        # Identifiers and types from the model, quoted; every value is a parameter.
-        self.head = "INSERT INTO {} ({}) ".format(qn(meta.db_table), ", ".join(qn(f.column) for f in columns))  # noqa: S608
-        self.tail = " RETURNING " + qn(meta.pk.column)
-        self.unnest = self.vendor == "postgresql"
-        if self.unnest:
-            def cast(f) -> str:
-                return f.db_type(connection).split("(")[0]  # varchar, not varchar(80): as the ORM does
-
-            self.head += "SELECT u.*, {} FROM UNNEST({}) AS u".format(  # noqa: S608
-                ", ".join(f"(%s)::{cast(f)}" for f in others), ", ".join(f"(%s)::{cast(f)}[]" for f in given)
-            )
-            self.batch = 500
-        else:
-            self.head += "VALUES "
-            self.row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
-            self.batch = max(1, min(500, connection.ops.bulk_batch_size(columns, [None] * 500)))
-
-    def _prepared(self, row: list, memos: list[dict]) -> list:
-        out = []
-        for value, prep, memo in zip(row, self.preps, memos, strict=True):
-            if prep is None or value is None:
-                out.append(value)
-            elif not prep[1]:
-                out.append(prep[0].get_db_prep_save(value, connection))
-            else:
-                if value not in memo:
-                    memo[value] = prep[0].get_db_prep_save(value, connection)
-                out.append(memo[value])
-        return out
-
-    def insert(self, records: list[_NewRow]) -> None:
-        """Inserts ``records`` and sets each one's ``pk`` (rows come back in the order they were
-        given, which Django's own ``bulk_create`` relies on too)."""
-        if not connection.features.can_return_rows_from_bulk_insert:
-            raise _Conflict  # the per-item path answers instead
-        memos: list[dict] = [{} for _prep in self.preps]
-        with connection.cursor() as cursor:
-            for i in range(0, len(records), self.batch):
-                chunk = records[i:i + self.batch]
-                rows = [self._prepared(record.row, memos) for record in chunk]
-                if self.unnest:
-                    cursor.execute(self.head + self.tail, [*self.constants, *map(list, zip(*rows, strict=True))])
-                else:
-                    params = []
-                    for row in rows:
-                        params += row
-                        params += self.constants
-                    cursor.execute(self.head + ", ".join([self.row_sql] * len(chunk)) + self.tail, params)
-                pks = cursor.fetchall()
-                if len(pks) != len(chunk):
-                    raise _Conflict
-                for record, (pk,) in zip(chunk, pks, strict=True):
-                    record.pk = pk
-
-
 _BOOKING_NAMES = ("organisation", "household", "child", "session", "activity", "date", "unit", "basket",
                   "booked_at", "channel", "actor_ref")
 _ENTRY_NAMES = ("organisation", "household", "child", "session", "unit", "basket", "requested_at", "status")
 _ENTRY_STATUS = _ENTRY_NAMES.index("status")
-_row_inserts: dict[tuple, _RowInsert] = {}
-
-
-def _row_insert(model, names: tuple[str, ...]) -> _RowInsert:
-    key = (model, names, connection.vendor)
-    if key not in _row_inserts:
-        _row_inserts[key] = _RowInsert(model, names)
-    return _row_inserts[key]
-
-
-class _NewRow:
-    """A row the batch will insert: its values (see ``_RowInsert``), then its primary key."""
-
-    __slots__ = ("label", "pk", "row")
-
-    def __init__(self, label: str, row: list) -> None:
-        self.label, self.row, self.pk = label, row, None
-
-    def ref(self) -> str:
-        """The journal's reference to the row (what ``journal._ref`` makes of a model instance)."""
-        return f"{self.label}:{self.pk}"
-
-
 class _BatchState:
     """What the batch knows of the database, kept up to date as baskets are answered."""
 
@@ -926,7 +817,7 @@ class _BatchState:
                 child_id__in=child_ids, activity_id__in=activity_ids, date__in=days, status=Booking.Status.BOOKED
             ).values_list("child_id", "activity_id", "date", "session_id")
         }
-        # (child, session) -> waiting/offered entry: [pk or _NewRow, status, unit_id]
+        # (child, session) -> waiting/offered entry: [pk or NewRow, status, unit_id]
         self.active_entries: dict[tuple[int, int], list] = {}
         # session -> unit_id -> number of WAITING entries
         self.waiting: dict[int, dict[int, int]] = {sid: {} for sid in self.sessions}
@@ -944,10 +835,10 @@ class _BatchState:
                 self.waiting[sid][unit_id] = self.waiting[sid].get(unit_id, 0) + 1
                 self.waiting_total[sid] += 1
         self.withdrawn: list[int] = []
-        self.bookings_insert = _row_insert(Booking, _BOOKING_NAMES)
-        self.entries_insert = _row_insert(WaitlistEntry, _ENTRY_NAMES)
-        self.new_bookings: list[_NewRow] = []
-        self.new_entries: list[_NewRow] = []
+        self.bookings_insert = row_insert(Booking, _BOOKING_NAMES)
+        self.entries_insert = row_insert(WaitlistEntry, _ENTRY_NAMES)
+        self.new_bookings: list[NewRow] = []
+        self.new_entries: list[NewRow] = []
 
     # -- rules
 
@@ -1031,9 +922,9 @@ class _BatchState:
         for name in set(_unit_parts(unit)):
             self.parts[session_id][name][2] -= 1
 
-    def book(self, basket: Basket, line: _Line) -> _NewRow:
+    def book(self, basket: Basket, line: _Line) -> NewRow:
         session, unit = line.objs["session"], line.objs["unit"]
-        booking = _NewRow(self.bookings_insert.label, [  # in the order of _BOOKING_NAMES
+        booking = NewRow(self.bookings_insert.label, [  # in the order of _BOOKING_NAMES
             basket.organisation_id, basket.household_id, line.child, session.pk, session.activity_id, session.date,
             unit.pk, basket.pk, basket.received_at, basket.channel, basket.actor_ref,
         ])
@@ -1045,7 +936,7 @@ class _BatchState:
         if entry is not None and entry[1] == _WAITING:
             del self.active_entries[key]
             self._unwait(session.pk, entry[2])
-            if isinstance(entry[0], _NewRow):
+            if isinstance(entry[0], NewRow):
                 entry[0].row[_ENTRY_STATUS] = WaitlistEntry.Status.WITHDRAWN
             else:
                 self.withdrawn.append(entry[0])
@@ -1064,7 +955,7 @@ class _BatchState:
             line.outcome, line.code = "refused", "already_waitlisted"
             line.message = _("This child is already on the waiting list for this day.")
             return
-        entry = _NewRow(self.entries_insert.label, [  # in the order of _ENTRY_NAMES
+        entry = NewRow(self.entries_insert.label, [  # in the order of _ENTRY_NAMES
             basket.organisation_id, basket.household_id, line.child, session.pk, unit.pk, basket.pk,
             basket.received_at, WaitlistEntry.Status.WAITING,
         ])
