@@ -54,13 +54,14 @@ def _no_cached_gates():
 
 @pytest.fixture(autouse=True)
 def _no_drainer_left_behind():
-    """A basket drainer started by a test (bookings.intake, a thread with connections of its
-    own) stops with the test: the next test starts from an empty queue state, and the test
+    """A basket drainer or receipt thread started by a test (bookings.intake, bookings.receipts:
+    threads with connections of their own) stops with the test: the next test starts from an empty queue state, and the test
     database can be dropped at the end."""
     yield
-    from guichet.bookings import intake
+    from guichet.bookings import intake, receipts
 
     intake.stop()
+    receipts.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,10 @@ JOURNALED_LATER = {
         "the receipt is only an INSERT under the receipt lock; the drain journals each received "
         "basket ('bookings.basket.receive') before its answer, in receipt order (ADR 0005)"
     ),
+    ("guichet.bookings.services", "receipt_batch"): (
+        "the receipts of basket_receive, several per statement (ADR 0014): journaled by the drain "
+        "as basket_receive's are (ADR 0005)"
+    ),
 }
 
 

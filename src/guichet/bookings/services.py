@@ -420,28 +420,55 @@ def basket_submit(
 _RECEIPT_SQL: str | None = None
 
 
-def _receipt_sql() -> tuple[str, list]:
-    """The whole receipt in one statement: take the receipt lock, insert the basket unless its
-    key was already received (``ON CONFLICT DO NOTHING``), wake the drainer (``NOTIFY``, sent at
-    commit), return the new primary key. Built once
-    from the model (quoted identifiers; every value is a parameter)."""
+def _receipt_fields() -> list:
+    return [f for f in Basket._meta.concrete_fields if not f.primary_key]
+
+
+def _receipt_sql() -> str:
+    """Receipts in one statement: take the receipt lock, insert the baskets in the given order
+    (their primary keys follow it) unless their key was already received (``ON CONFLICT DO
+    NOTHING``), wake the drainer (``NOTIFY``, sent at commit), return the new primary keys with
+    their household and key. The rows go as one array per column. Built once from the model
+    (quoted identifiers; every value is a parameter)."""
     global _RECEIPT_SQL
-    meta = Basket._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
     if _RECEIPT_SQL is None:
+        meta = Basket._meta
         qn = connection.ops.quote_name
-        household, key = meta.get_field("household").column, meta.get_field("idempotency_key").column
+        fields = _receipt_fields()
+        names = [f"c{i}" for i in range(len(fields))]
+        household = qn(meta.get_field("household").column)
+        key, pk = qn(meta.get_field("idempotency_key").column), qn(meta.pk.column)
         _RECEIPT_SQL = (  # noqa: S608 - identifiers from the model, quoted; values are parameters
             "WITH receipt_lock AS (SELECT pg_advisory_xact_lock(%s, %s)), "
-            "received AS (INSERT INTO {table} ({columns}) SELECT {values} FROM receipt_lock "
-            "ON CONFLICT ({household}, {key}) DO NOTHING RETURNING {pk}) "
+            "received AS (INSERT INTO {table} ({columns}) SELECT {values} FROM receipt_lock, "
+            "UNNEST({arrays}) WITH ORDINALITY AS u({names}, ord) ORDER BY u.ord "
+            "ON CONFLICT ({household}, {key}) DO NOTHING RETURNING {pk}, {household}, {key}) "
             # Wakes the drainer at commit (bookings/intake.py), wherever it runs.
-            "SELECT {pk}, pg_notify('guichet_basket_received', %s) FROM received"
+            "SELECT {pk}, {household}, {key}, pg_notify('guichet_basket_received', %s) FROM received"
         ).format(
             table=qn(meta.db_table), columns=", ".join(qn(f.column) for f in fields),
-            values=", ".join(["%s"] * len(fields)), household=qn(household), key=qn(key), pk=qn(meta.pk.column),
+            values=", ".join(f"u.{n}" for n in names), names=", ".join(names),
+            arrays=", ".join(f"%s::{f.db_type(connection).split('(')[0]}[]" for f in fields),
+            household=household, key=key, pk=pk,
         )
-    return _RECEIPT_SQL, fields
+    return _RECEIPT_SQL
+
+
+def receipt_batch(organisation_id: int, rows: list[list]) -> list[int | None]:
+    """Receives several baskets of one organisation in one transaction (PostgreSQL, autocommit):
+    ``rows`` are their column values (``_receipt_fields`` order, prepared for the database), in
+    receipt order. Returns each one's primary key, or None where its key was already received.
+    What ``bookings.receipts`` runs for the requests of a server process; ``basket_receive`` is
+    the public way in."""
+    fields = _receipt_fields()
+    household_at = fields.index(Basket._meta.get_field("household"))
+    key_at = fields.index(Basket._meta.get_field("idempotency_key"))
+    org = int(organisation_id)
+    params = [RECEIPT_LOCK, org, *(list(column) for column in zip(*rows, strict=True)), str(org)]
+    with connection.cursor() as cursor:
+        cursor.execute(_receipt_sql(), params)
+        by_key = {(household, key): pk for pk, household, key, _notified in cursor.fetchall()}
+    return [by_key.get((row[household_at], row[key_at])) for row in rows]
 
 
 def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:
@@ -464,18 +491,19 @@ def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:
     )
     if _is_postgres() and connection.get_autocommit() and not connection.in_atomic_block:
         # One statement in autocommit mode is one transaction: the lock, the INSERT and the
-        # COMMIT happen inside the server, with no round trip (and no wait for this process's
-        # GIL) while the lock is held.
-        sql, fields = _receipt_sql()
-        params = [RECEIPT_LOCK, int(household.organisation_id)]
-        params += [f.get_db_prep_save(f.pre_save(basket, add=True), connection) for f in fields]
-        params.append(str(int(household.organisation_id)))
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        if row is None:  # the same key, received concurrently: the other one wins
+        # COMMIT happen inside the server. The receipts of the requests of this process that
+        # arrive meanwhile go in the same statement (bookings/receipts.py): one turn of the
+        # receipt lock for all of them, where one turn each made a convoy under a rush.
+        from . import receipts
+
+        row = [f.get_db_prep_save(f.pre_save(basket, add=True), connection) for f in _receipt_fields()]
+        if receipts.batching():
+            pk = receipts.receive(int(household.organisation_id), row)
+        else:
+            pk = receipt_batch(household.organisation_id, [row])[0]
+        if pk is None:  # the same key, received concurrently: the other one wins
             raise IntegrityError("bookings_basket_idem_unique")
-        basket.pk = row[0]
+        basket.pk = pk
         basket._state.adding = False
         return basket
     with transaction.atomic(durable=True):
