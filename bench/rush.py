@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--auth", choices=["session", "token"], default="session",
                     help="session cookie + CSRF header (default) or Authorization: Bearer")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    ap.add_argument("--threads", type=int, default=24, help="threads per gunicorn worker")
+    ap.add_argument("--threads", type=int, default=40, help="threads per gunicorn worker")
     ap.add_argument("--wait-slots", type=int,
                     help="requests per worker that wait for their answer (GUICHET_BOOKING_CONCURRENCY; "
                          "default: --threads - 2, so that two threads stay free for receipts and polls)")
