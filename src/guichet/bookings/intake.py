@@ -452,8 +452,10 @@ def drain(organisation_id: int, notify=None, *, period: float = 0.0) -> int:
             _Pace.saw(organisation_id, None)
             break
         rounds += 1
+        seconds = time.monotonic() - started
+        log.debug("drain round: %s baskets in %.3f s", len(answered), seconds)
         # The head of the line is now just behind this round (a basket received meanwhile).
-        _Pace.saw(organisation_id, answered[-1] + 1, time.monotonic() - started)
+        _Pace.saw(organisation_id, answered[-1] + 1, seconds)
         if notify is not None:
             notify(answered)
         if period and len(answered) < services.DRAIN_BATCH:
