@@ -106,3 +106,88 @@ def test_the_drainer_process_answers_and_a_server_process_takes_over_when_it_sto
     assert Booking.objects.filter(status="booked").count() == 2
     assert Basket.objects.filter(status="done").count() == 2
 
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_organisations_rush_does_not_hold_up_another(monkeypatch):
+    """The one drainer takes a round of each organisation's line in turn: a town whose line
+    never empties does not keep another town's families waiting."""
+    from guichet.bookings import services
+    from tests.bookings.test_services_batch import OPENS, PARENT, Town
+
+    monkeypatch.setattr(services, "DRAIN_BATCH", 2)
+    big, small = Town("busy", households=6), Town("quiet", households=1)
+
+    def receive(town, i):
+        child, session = town.children[i][0], town.sessions[0]
+        return services.basket_receive(
+            household=town.households[i], items=[{"child": child.pk, "session": session.pk, "unit": "matin"}],
+            mode=Basket.Mode.PARTIAL, actor=PARENT, now=OPENS, idempotency_key=f"k{i}", channel="api")
+
+    for i in range(6):
+        receive(big, i)
+    lone = receive(small, 0)
+    worker = intake._PgIntake()  # noqa: SLF001
+    worker.conn = worker._connect()  # noqa: SLF001
+    try:
+        worker.leader = True
+        worker.orgs = {big.org.pk, small.org.pk}
+        worker._drain_each()  # noqa: SLF001 - one turn
+        lone.refresh_from_db()
+        assert lone.status == Basket.Status.DONE  # answered in the first turn
+        assert Basket.objects.filter(organisation=big.org, status=Basket.Status.RECEIVED).count() == 4
+        assert big.org.pk in worker.orgs  # the busy town's line comes back for another turn
+    finally:
+        worker.conn.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_server_process_that_drains_hands_over_to_the_drainer_service(world, parent, client,  # noqa: F811
+                                                                     settings, monkeypatch):
+    from guichet.bookings import services
+
+    settings.GUICHET_BOOKING_ANSWER_WAIT = 10
+    _, kids, auth = parent
+    session = world.session()
+    with time_machine.travel(BEFORE, tick=True):
+        r = post_basket(client, auth, [{"child": kids[0].pk, "session": session.pk, "unit": "journee"}],
+                        key="here-first")
+    assert r.status_code == 200 and intake.drainer().leader is True  # no service: this process drains
+    drained_here = []
+    real = services.basket_drain_round
+
+    def spy(organisation_id):
+        answered = real(organisation_id)
+        drained_here.extend(answered)  # baskets this process answered (an empty look answers none)
+        return answered
+
+    monkeypatch.setattr(services, "basket_drain_round", spy)
+    drainer = _start_drainer()
+    try:
+        assert _wait_for(lambda: intake.drainer().leader is False, timeout=10)  # stepped down
+        with time_machine.travel(BEFORE, tick=True):
+            r = post_basket(client, auth, [{"child": kids[1].pk, "session": session.pk, "unit": "journee"}],
+                            key="by-the-service")
+        assert r.status_code == 200 and r.json()["items"][0]["outcome"] == "booked"
+        assert drained_here == []  # the service answered it
+    finally:
+        drainer.terminate()
+        drainer.wait(10)
+
+
+def test_an_answer_heard_before_the_request_waits_is_not_missed():
+    """Rounds answer in receipt order: once a round answered basket 10, a request that only
+    now starts to wait for basket 7 reads its answer at once instead of sleeping its whole wait."""
+    from types import SimpleNamespace
+
+    org = 987654
+    intake._Pace.saw(org, None)  # noqa: SLF001 - the line was empty
+    waiting = SimpleNamespace(organisation_id=org, pk=7)
+    assert not intake._Pace.answered(waiting)  # noqa: SLF001
+    intake._Pace.saw(org, 11, 0.05)  # noqa: SLF001 - a round answered up to 10; 11 is the head
+    assert intake._Pace.answered(waiting)  # noqa: SLF001
+    assert not intake._Pace.answered(SimpleNamespace(organisation_id=org, pk=11))  # noqa: SLF001
+    intake._Pace.saw(org, None, answered_upto=15)  # noqa: SLF001 - heard from another process
+    assert intake._Pace.answered(SimpleNamespace(organisation_id=org, pk=15))  # noqa: SLF001

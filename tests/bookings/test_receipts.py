@@ -105,3 +105,27 @@ def test_with_batching_off_each_request_sends_its_own_receipt(settings):
             mode=Basket.Mode.PARTIAL, actor=PARENT, now=OPENS, idempotency_key="own", channel="api")
     assert len(queries.captured_queries) == 1 and "pg_advisory_xact_lock" in queries.captured_queries[0]["sql"]
     assert Basket.objects.get(pk=basket.pk).status == Basket.Status.RECEIVED
+
+
+def test_a_database_that_fails_fails_the_whole_batch_at_once(monkeypatch):
+    """Unreachable or failing database: every request of the batch hears it at once ("busy,
+    send again"); none waits for its neighbours to be retried one by one."""
+    from django.db import OperationalError
+
+    town = Town("rb4", households=3)
+    calls = []
+
+    def down(organisation_id, rows):
+        calls.append(len(rows))
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "receipt_batch", down)
+    results, errors = {}, {}
+    threads = [threading.Thread(target=_receive, args=(town, i, f"d{i}", results, errors)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert not results and len(errors) == 3
+    assert all(isinstance(e, OperationalError) for e in errors.values())
+    assert sum(calls) == 3 and not Basket.objects.filter(household__in=town.households).exists()

@@ -70,6 +70,7 @@ DRAINER_ACTOR = Actor.system("bookings-drainer")
 RECEIVED_CHANNEL = "guichet_basket_received"  # NOTIFY'd by each receipt (services._receipt_sql)
 ANSWERED_CHANNEL = "guichet_basket_answered"  # NOTIFY'd by the drainer after each round
 LEADER_LOCK = (0x47550003, 0)  # pg_try_advisory_lock: who drains (session lock, held while it lives)
+SERVICE_LOCK = (0x47550004, 0)  # held by `guichet bookings drainer` while it runs: web processes step down
 LEADER_RETRY = 2.0  # seconds: a standby process tries to become the drainer this often
 
 
@@ -151,6 +152,7 @@ class _Drainer:
             self.waiters.setdefault(basket.pk, []).append(event)
         try:
             self.kick(basket.organisation_id)
+            self._registered(basket)
             event.wait(timeout)
         finally:
             with self.cond:
@@ -164,6 +166,9 @@ class _Drainer:
             return False
         basket.status, basket.result, basket.answered_at = answer
         return True
+
+    def _registered(self, basket: Basket) -> None:
+        """Called once a request waits for ``basket`` (PostgreSQL: an answer heard before)."""
 
     # --- drainer side ---
 
@@ -219,12 +224,17 @@ class _Drainer:
 class _PgIntake(_Drainer):
     """PostgreSQL: one drainer for the deployment (see the module's docstring). Each process
     runs one thread with one connection of its own: it listens for answers (and wakes the
-    requests waiting in this process), and drains whenever it holds ``LEADER_LOCK``."""
+    requests waiting in this process), and drains whenever it holds ``LEADER_LOCK``. A web
+    server process that drains steps down as soon as the drainer service runs
+    (``SERVICE_LOCK``), so that the service, with an interpreter of its own, drains."""
 
     def __init__(self) -> None:
         super().__init__()
         self.leader = False
-        self.conn = None  # the thread's own connection: LISTEN and the drainer's session lock
+        self.service = False  # this is `guichet bookings drainer`
+        self.conn = None  # the thread's own connection: LISTEN and the drainer's session locks
+        self._draining = 0  # the organisation of the round under way
+        self._uptos: list[int | None] = []
 
     def kick(self, organisation_id: int) -> None:
         """Starts this process's thread if need be; the receipt's own NOTIFY wakes the drainer."""
@@ -233,39 +243,66 @@ class _PgIntake(_Drainer):
                 self.thread = threading.Thread(target=self._run, name="guichet-basket-drainer", daemon=True)
                 self.thread.start()
 
+    def _registered(self, basket: Basket) -> None:
+        # Answered before this request started to wait (its NOTIFY came first): read it now.
+        if _Pace.answered(basket):
+            self._notify_answered(upto=basket.pk)
+
     # --- the thread ---
 
     def _connect(self):
-        params = connection.get_connection_params()
-        conn = connection.get_new_connection(params)
+        # Its own connection, outside any pool, with keepalives: a leader whose network died
+        # must lose its lock (and a standby take over) in about a minute, not hours.
+        conn = connection.get_new_connection({
+            **connection.get_connection_params(),
+            "keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 5, "keepalives_count": 4,
+        })
         conn.autocommit = True
-        conn.execute(f"LISTEN {ANSWERED_CHANNEL}")
+        if self.service:
+            conn.execute("SELECT pg_advisory_lock(%s, %s)", SERVICE_LOCK)  # never contended for long
+        else:
+            conn.execute(f"LISTEN {ANSWERED_CHANNEL}")  # waiters live in web processes only
         return conn
 
-    def _try_lead(self, *, block: bool = False) -> bool:
-        sql = "SELECT pg_advisory_lock(%s, %s), true" if block else "SELECT pg_try_advisory_lock(%s, %s)"
-        got = bool(self.conn.execute(sql, LEADER_LOCK).fetchone()[0] if not block
-                   else self.conn.execute(sql, LEADER_LOCK).fetchone()[1])
-        if got:
-            self.conn.execute(f"LISTEN {RECEIVED_CHANNEL}")
-            left = set(Basket.objects.filter(status=Basket.Status.RECEIVED)
-                       .values_list("organisation_id", flat=True).distinct())
-            with self.cond:
-                self.leader = True
-                self.orgs |= left
-            log.info("basket drainer: this process drains the queue (pid %s)", os.getpid())
-        return got
+    def _try_lead(self) -> bool:
+        if not self.service and self._service_runs():
+            return False  # the service drains (or is about to)
+        if not self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", LEADER_LOCK).fetchone()[0]:
+            return False
+        self.conn.execute(f"LISTEN {RECEIVED_CHANNEL}")
+        left = set(Basket.objects.filter(status=Basket.Status.RECEIVED)
+                   .values_list("organisation_id", flat=True).distinct())
+        with self.cond:
+            self.leader = True
+            self.orgs |= left
+        log.info("basket drainer: this process drains the queue (pid %s)", os.getpid())
+        return True
+
+    def _service_runs(self) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND granted",
+            SERVICE_LOCK).fetchone()
+        return row is not None
+
+    def _step_down(self) -> None:
+        """A web process hands the queue over to the drainer service, between two rounds."""
+        self.conn.execute(f"UNLISTEN {RECEIVED_CHANNEL}")
+        self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", LEADER_LOCK)
+        with self.cond:
+            self.leader = False
+            self.orgs.clear()
+        log.info("basket drainer: the drainer service takes over (pid %s steps down)", os.getpid())
 
     def _published(self, answered: list[int]) -> None:
         """After a round: tells every process (payload: organisation, head of the line, the
         round's last basket or 0 when the line is empty, the round's duration) and wakes this
         process's own waiters."""
         upto = answered[-1] if answered else None
-        for org in self._draining:
-            with _Pace.lock:
-                head, seconds = _Pace.head.get(org), _Pace.round_seconds.get(org, 0.0)
-            self.conn.execute("SELECT pg_notify(%s, %s)",
-                              [ANSWERED_CHANNEL, f"{org} {head or 0} {upto or 0} {seconds:.4f}"])
+        org = self._draining
+        with _Pace.lock:
+            head, seconds = _Pace.head.get(org), _Pace.round_seconds.get(org, 0.0)
+        self.conn.execute("SELECT pg_notify(%s, %s)",
+                          [ANSWERED_CHANNEL, f"{org} {head or 0} {upto or 0} {seconds:.4f}"])
         self._notify_answered(upto=upto)
 
     def _heard(self, notify) -> None:
@@ -275,8 +312,8 @@ class _PgIntake(_Drainer):
         elif notify.channel == ANSWERED_CHANNEL and notify.pid != self.conn.info.backend_pid:
             try:
                 org, head, upto, seconds = notify.payload.split()
-                _Pace.saw(int(org), int(head) or None, float(seconds))
                 upto = int(upto) or None
+                _Pace.saw(int(org), int(head) or None, float(seconds), answered_upto=upto)
             except ValueError:
                 upto = None
             self._uptos.append(upto)  # the highest basket the round may have answered (None: any)
@@ -290,32 +327,54 @@ class _PgIntake(_Drainer):
         if self._uptos:
             self._notify_answered(upto=None if None in self._uptos else max(self._uptos))
 
-    def _run(self, *, lead_only: bool = False) -> None:
+    def _drain_each(self) -> None:
+        """One round for each organisation with baskets in line, in turn (one organisation's
+        rush never holds up another's), then again while any line is not empty; rounds paced
+        by ``drain_period`` under a steady flow."""
+        with self.cond:
+            orgs, self.orgs = sorted(self.orgs), set()
+        started, full = time.monotonic(), False
+        for org in orgs:
+            self._draining = org
+            answered = drain_round(org, notify=self._published)
+            if answered:
+                with self.cond:
+                    self.orgs.add(org)  # maybe more behind
+                full = full or len(answered) >= services.DRAIN_BATCH
+        self._listen(0)  # take in the receipts' NOTIFYs that came meanwhile
+        period = drain_period()
+        if self.orgs and not full and period:
+            time.sleep(max(0.0, started + period - time.monotonic()))
+
+    def _run(self) -> None:
         last_try = 0.0
-        self._draining: set[int] = set()
         while not self.stopping:
             try:
                 if self.conn is None or self.conn.closed:
                     self.leader = False
                     self.conn = self._connect()
-                if not self.leader and (lead_only or time.monotonic() - last_try >= LEADER_RETRY):
+                if not self.leader and time.monotonic() - last_try >= (0.5 if self.service else LEADER_RETRY):
                     last_try = time.monotonic()
-                    self._try_lead(block=lead_only)
+                    self._try_lead()
                 if not self.leader:
-                    self._listen(LEADER_RETRY)
+                    if self.service:
+                        time.sleep(0.5)  # no LISTEN while waiting: a listener that never reads holds the queue back
+                    else:
+                        self._listen(LEADER_RETRY)
                     continue
-                with self.cond:
-                    org = self.orgs.pop() if self.orgs else None
-                if org is None:
+                if not self.service and time.monotonic() - last_try >= LEADER_RETRY:
+                    last_try = time.monotonic()
+                    if self._service_runs():
+                        self._step_down()
+                        continue
+                if not self.orgs:
                     self._listen(SWEEP_EVERY)
                     with self.cond:
                         if not self.orgs:  # a quiet moment: look for baskets left received
                             self.orgs |= set(Basket.objects.filter(status=Basket.Status.RECEIVED)
                                              .values_list("organisation_id", flat=True).distinct())
                     continue
-                self._draining = {org}
-                drain(org, notify=self._published, period=drain_period())
-                self._listen(0)  # take in the receipts' NOTIFYs that woke us meanwhile
+                self._drain_each()
             except Exception:  # noqa: BLE001 - never let the drainer die; the baskets stay in line
                 log.exception("basket drainer: failed, reconnecting")
                 with self.cond:
@@ -331,9 +390,11 @@ class _PgIntake(_Drainer):
         connection.close()
 
     def run_forever(self) -> None:
-        """``guichet bookings drainer``: this process drains (waits for the lock if another has it)."""
+        """``guichet bookings drainer``: this process drains; a web process that drained hands
+        over within ``LEADER_RETRY`` seconds."""
+        self.service = True
         self.thread = threading.current_thread()
-        self._run(lead_only=True)
+        self._run()
 
 
 _drainer_lock = threading.Lock()
@@ -369,11 +430,17 @@ def stop(timeout: float = 5.0) -> None:
     intake.stopping = True
     with intake.cond:
         intake.cond.notify_all()
-    if isinstance(intake, _PgIntake):  # wake it from its LISTEN
-        with contextlib.suppress(Exception), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [ANSWERED_CHANNEL, "0 0 0 0"])
+    if isinstance(intake, _PgIntake):  # wake it from its LISTEN (autocommit: delivered now)
+        with contextlib.suppress(Exception):
+            waker = connection.get_new_connection(connection.get_connection_params())
+            waker.autocommit = True
+            waker.execute("SELECT pg_notify(%s, %s)", [ANSWERED_CHANNEL, "0 0 0 0"])
+            waker.close()
     if intake.thread is not threading.current_thread():
         intake.thread.join(timeout)
+    if isinstance(intake, _PgIntake) and intake.conn is not None:
+        with contextlib.suppress(Exception):
+            intake.conn.close()  # a thread that did not stop in time keeps no session open
 
 
 class _Pace:
@@ -390,17 +457,29 @@ class _Pace:
     lock = threading.Lock()
     head: dict[int, int] = {}  # organisation -> pk of the oldest received basket
     round_seconds: dict[int, float] = {}  # organisation -> duration of a drain round (moving average)
+    upto: dict[int, int] = {}  # organisation -> the highest basket known answered (rounds go in pk order)
 
     @classmethod
-    def saw(cls, organisation_id: int, head_pk: int | None, seconds: float = 0.0) -> None:
+    def saw(cls, organisation_id: int, head_pk: int | None, seconds: float = 0.0, *,
+            answered_upto: int | None = None) -> None:
         with cls.lock:
             if head_pk is None:
                 cls.head.pop(organisation_id, None)
             else:
                 cls.head[organisation_id] = head_pk
+                answered_upto = max(answered_upto or 0, head_pk - 1)
+            if answered_upto:
+                cls.upto[organisation_id] = max(cls.upto.get(organisation_id, 0), answered_upto)
             if seconds > 0:
                 old = cls.round_seconds.get(organisation_id)
                 cls.round_seconds[organisation_id] = seconds if old is None else 0.5 * old + 0.5 * seconds
+
+    @classmethod
+    def answered(cls, basket: Basket) -> bool:
+        """True when a round known here answered baskets up to ``basket`` or beyond: receipt
+        order is commit order (ADR 5), so a round that answered a later basket answered it."""
+        with cls.lock:
+            return cls.upto.get(basket.organisation_id, 0) >= basket.pk
 
     @classmethod
     def still_in_line(cls, basket: Basket) -> bool:
@@ -434,11 +513,28 @@ def retry_after(basket: Basket) -> int:
     return _Pace.retry_after(basket)
 
 
+def drain_round(organisation_id: int, notify=None) -> list[int]:
+    """One round of the organisation's line (``services.basket_drain_round``); returns the
+    baskets it answered. ``notify(answered_pks)`` is called after it, with ``[]`` when the line
+    was empty."""
+    started = time.monotonic()
+    answered = services.basket_drain_round(organisation_id)
+    if not answered:
+        _Pace.saw(organisation_id, None)
+    else:
+        seconds = time.monotonic() - started
+        log.debug("drain round: %s baskets in %.3f s", len(answered), seconds)
+        # The head of the line is now just behind this round (a basket received meanwhile).
+        _Pace.saw(organisation_id, answered[-1] + 1, seconds)
+    if notify is not None:
+        notify(answered)
+    return answered
+
+
 def drain(organisation_id: int, notify=None, *, period: float = 0.0) -> int:
     """Answers every received basket of the organisation, in receipt order, in the calling
-    thread (``services.basket_drain_round``, round after round). Returns how many rounds
-    answered something. ``notify(answered_pks)`` is called after each round, and with ``[]`` once
-    the line is empty. Used by the drainer (and by tests, and the inline mode).
+    thread, round after round (``drain_round``). Returns how many rounds answered something.
+    Used by the SQLite drainer thread, tests and the inline mode.
 
     ``period``: under a steady flow, a round starts at most every ``period`` seconds, so that each
     answers what arrived meanwhile in one go. A round costs about 10 ms of CPU whatever its size
@@ -447,22 +543,12 @@ def drain(organisation_id: int, notify=None, *, period: float = 0.0) -> int:
     rounds = 0
     while True:
         started = time.monotonic()
-        answered = services.basket_drain_round(organisation_id)
+        answered = drain_round(organisation_id, notify)
         if not answered:
-            _Pace.saw(organisation_id, None)
-            break
+            return rounds
         rounds += 1
-        seconds = time.monotonic() - started
-        log.debug("drain round: %s baskets in %.3f s", len(answered), seconds)
-        # The head of the line is now just behind this round (a basket received meanwhile).
-        _Pace.saw(organisation_id, answered[-1] + 1, seconds)
-        if notify is not None:
-            notify(answered)
         if period and len(answered) < services.DRAIN_BATCH:
             time.sleep(max(0.0, started + period - time.monotonic()))
-    if notify is not None:
-        notify([])
-    return rounds
 
 
 @dataclass

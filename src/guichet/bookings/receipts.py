@@ -24,13 +24,21 @@ import threading
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+)
 
 from . import services
 
 log = logging.getLogger(__name__)
 
 IDLE_CLOSE = 1.0  # seconds without receipts before the thread gives its connection back
+CONFIRM_WITHIN = 30.0  # seconds: a receipt not committed by then is answered "database busy"
 
 
 def batching() -> bool:
@@ -67,7 +75,10 @@ class _Batcher:
                 self.thread = threading.Thread(target=self._run, name="guichet-basket-receipts", daemon=True)
                 self.thread.start()
             self.cond.notify()
-        ticket.done.wait()
+        if not ticket.done.wait(CONFIRM_WITHIN):
+            # The database does not answer: "busy, send the same request again" (the same
+            # idempotency key finds this basket if it was received after all).
+            raise OperationalError("the receipt was not confirmed in time")
         if ticket.error is not None:
             raise ticket.error
         return ticket.pk
@@ -94,12 +105,17 @@ class _Batcher:
         except Exception as exc:  # noqa: BLE001 - handed to the requests, never lost
             with contextlib.suppress(Exception):
                 connection.close()  # a broken connection is opened again by the next statement
-            if len(tickets) > 1:
+            if len(tickets) > 1 and isinstance(exc, DataError | IntegrityError | ProgrammingError):
                 for ticket in tickets:  # one bad value must not fail its neighbours
                     self._send(organisation_id, [ticket])
                 return
-            tickets[0].error = exc
-            tickets[0].done.set()
+            # The database is unreachable or failing (or one request alone failed): every request
+            # of the batch hears it at once ("busy, send again"), none waits for the others' retries.
+            if not isinstance(exc, DatabaseError):
+                log.exception("receipts: a batch of %s failed", len(tickets))
+            for ticket in tickets:
+                ticket.error = exc
+                ticket.done.set()
             return
         for ticket, pk in zip(tickets, pks, strict=True):
             ticket.pk = pk
@@ -136,3 +152,8 @@ def stop(timeout: float = 5.0) -> None:
     with batcher.cond:
         batcher.cond.notify_all()
     batcher.thread.join(timeout)
+    with batcher.cond:  # arrived too late for the last statement: told, not left waiting
+        left, batcher.pending = batcher.pending, []
+    for ticket in left:
+        ticket.error = OperationalError("the server is stopping")
+        ticket.done.set()

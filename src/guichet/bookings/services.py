@@ -468,7 +468,9 @@ def receipt_batch(organisation_id: int, rows: list[list]) -> list[int | None]:
     with connection.cursor() as cursor:
         cursor.execute(_receipt_sql(), params)
         by_key = {(household, key): pk for pk, household, key, _notified in cursor.fetchall()}
-    return [by_key.get((row[household_at], row[key_at])) for row in rows]
+    # A key sent twice in one statement: the first row is received, the second is told "already
+    # received" (None) and reads the stored basket, as it would in a statement of its own.
+    return [by_key.pop((row[household_at], row[key_at]), None) for row in rows]
 
 
 def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:

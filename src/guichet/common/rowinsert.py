@@ -99,6 +99,8 @@ class RowInsert:
                     cursor.execute(self.head + ", ".join([self.row_sql] * len(chunk)) + self.tail, params)
                 pks = cursor.fetchall()
                 if len(pks) != len(chunk):
+                    if i:  # earlier chunks are in: not something to redo another way
+                        raise RuntimeError(f"{self.label}: {len(pks)} rows inserted of {len(chunk)}")
                     raise Conflict
                 for record, (pk,) in zip(chunk, pks, strict=True):
                     record.pk = pk
