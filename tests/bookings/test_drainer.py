@@ -191,3 +191,44 @@ def test_an_answer_heard_before_the_request_waits_is_not_missed():
     assert not intake._Pace.answered(SimpleNamespace(organisation_id=org, pk=11))  # noqa: SLF001
     intake._Pace.saw(org, None, answered_upto=15)  # noqa: SLF001 - heard from another process
     assert intake._Pace.answered(SimpleNamespace(organisation_id=org, pk=15))  # noqa: SLF001
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_line_whose_round_fails_waits_while_the_other_lines_go_on(monkeypatch, caplog):
+    """A basket the code cannot answer (a defect) pauses its organisation's line, logged; the
+    other towns' families are still answered."""
+    from guichet.bookings import services
+    from tests.bookings.test_services_batch import OPENS, PARENT, Town
+
+    broken, fine = Town("broken", households=1), Town("fine", households=1)
+    baskets = {}
+    for town in (broken, fine):
+        child, session = town.children[0][0], town.sessions[0]
+        baskets[town.org.pk] = services.basket_receive(
+            household=town.households[0], items=[{"child": child.pk, "session": session.pk, "unit": "matin"}],
+            mode=Basket.Mode.PARTIAL, actor=PARENT, now=OPENS, idempotency_key="k", channel="api")
+    real = services.basket_drain_round
+
+    def defect(organisation_id):
+        if organisation_id == broken.org.pk:
+            raise KeyError("a basket this code cannot answer")
+        return real(organisation_id)
+
+    monkeypatch.setattr(services, "basket_drain_round", defect)
+    worker = intake._PgIntake()  # noqa: SLF001
+    worker.conn = worker._connect()  # noqa: SLF001
+    try:
+        worker.leader = True
+        worker.orgs = {broken.org.pk, fine.org.pk}
+        worker._drain_each()  # noqa: SLF001
+        assert Basket.objects.get(pk=baskets[fine.org.pk].pk).status == Basket.Status.DONE
+        assert Basket.objects.get(pk=baskets[broken.org.pk].pk).status == Basket.Status.RECEIVED  # kept in line
+        assert broken.org.pk in worker.paused and broken.org.pk in worker.orgs
+        assert "a round of organisation" in caplog.text
+        calls = []
+        monkeypatch.setattr(services, "basket_drain_round", lambda organisation_id: calls.append(organisation_id) or [])
+        worker._drain_each()  # noqa: SLF001 - within the pause: the broken line is not tried again
+        assert broken.org.pk not in calls
+    finally:
+        worker.conn.close()

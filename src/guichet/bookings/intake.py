@@ -49,7 +49,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from guichet.common.actor import Actor
@@ -64,6 +64,7 @@ DEFAULT_WAIT = 2.0
 DEFAULT_DRAIN_PERIOD = 0.1  # seconds between drain rounds under a steady flow (see ``drain``)
 RETRY_AFTER = 1  # seconds, sent with 503 and 202 (at least)
 MAX_RETRY_AFTER = 10  # seconds: Retry-After grows with the line ahead of the basket, up to this
+FAILED_ROUND_PAUSE = 5.0  # seconds: a line whose round failed waits this long before another try
 SWEEP_EVERY = 5.0  # seconds: the drainer looks for baskets left received by anyone
 IDLE_CLOSE = 1.0  # seconds without work before the drainer gives its connection back (CONN_MAX_AGE=0)
 DRAINER_ACTOR = Actor.system("bookings-drainer")
@@ -234,6 +235,7 @@ class _PgIntake(_Drainer):
         self.service = False  # this is `guichet bookings drainer`
         self.conn = None  # the thread's own connection: LISTEN and the drainer's session locks
         self._draining = 0  # the organisation of the round under way
+        self.paused: dict[int, float] = {}  # organisation -> until when its failing line waits
         self._uptos: list[int | None] = []
 
     def kick(self, organisation_id: int) -> None:
@@ -330,17 +332,38 @@ class _PgIntake(_Drainer):
     def _drain_each(self) -> None:
         """One round for each organisation with baskets in line, in turn (one organisation's
         rush never holds up another's), then again while any line is not empty; rounds paced
-        by ``drain_period`` under a steady flow."""
+        by ``drain_period`` under a steady flow. A round that fails for another reason than the
+        database (a basket the code cannot answer) pauses that organisation's line for
+        ``FAILED_ROUND_PAUSE`` seconds, logged, while the other lines go on."""
         with self.cond:
             orgs, self.orgs = sorted(self.orgs), set()
-        started, full = time.monotonic(), False
+        started, full, drained = time.monotonic(), False, False
         for org in orgs:
+            if self.paused.get(org, 0.0) > time.monotonic():
+                with self.cond:
+                    self.orgs.add(org)  # its turn comes after the pause
+                continue
             self._draining = org
-            answered = drain_round(org, notify=self._published)
+            try:
+                answered = drain_round(org, notify=self._published)
+            except (OperationalError, InterfaceError):
+                raise  # the database or the connection: reconnect (``_run``)
+            except Exception:  # noqa: BLE001 - one line's failure must not stop the others
+                log.exception("basket drainer: a round of organisation %s failed; its line waits %s s",
+                              org, FAILED_ROUND_PAUSE)
+                self.paused[org] = time.monotonic() + FAILED_ROUND_PAUSE
+                with self.cond:
+                    self.orgs.add(org)
+                continue
+            drained = True
             if answered:
                 with self.cond:
                     self.orgs.add(org)  # maybe more behind
                 full = full or len(answered) >= services.DRAIN_BATCH
+        if not drained:  # every line with baskets is paused: wait for the first to resume
+            resume = min(self.paused.get(org, 0.0) for org in orgs)
+            self._listen(max(0.0, min(resume - time.monotonic(), SWEEP_EVERY)))
+            return
         self._listen(0)  # take in the receipts' NOTIFYs that came meanwhile
         period = drain_period()
         if self.orgs and not full and period:
