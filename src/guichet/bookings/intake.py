@@ -75,35 +75,40 @@ SERVICE_LOCK = (0x47550004, 0)  # held by `guichet bookings drainer` while it ru
 LEADER_RETRY = 2.0  # seconds: a standby process tries to become the drainer this often
 
 
+def _configured(name: str, default):
+    """A setting of this module: Django's settings when the deployment sets it there, else the
+    environment variable of the same name, else ``default``."""
+    value = getattr(settings, name, None)
+    return os.environ.get(name, default) if value is None else value
+
+
 def concurrency() -> int:
-    value = getattr(settings, "GUICHET_BOOKING_CONCURRENCY", None)
-    if value is None:
-        value = os.environ.get("GUICHET_BOOKING_CONCURRENCY", DEFAULT_CONCURRENCY)
     try:
-        return max(0, int(value))
+        return max(0, int(_configured("GUICHET_BOOKING_CONCURRENCY", DEFAULT_CONCURRENCY)))
     except (TypeError, ValueError):
         return DEFAULT_CONCURRENCY
 
 
 def drain_period() -> float:
     """Seconds between the starts of two drain rounds under a steady flow (see ``drain``)."""
-    value = getattr(settings, "GUICHET_BOOKING_DRAIN_PERIOD", None)
-    if value is None:
-        value = os.environ.get("GUICHET_BOOKING_DRAIN_PERIOD", DEFAULT_DRAIN_PERIOD)
     try:
-        return min(1.0, max(0.0, float(value)))
+        return min(1.0, max(0.0, float(_configured("GUICHET_BOOKING_DRAIN_PERIOD", DEFAULT_DRAIN_PERIOD))))
     except (TypeError, ValueError):
         return DEFAULT_DRAIN_PERIOD
 
 
 def answer_wait() -> float:
-    value = getattr(settings, "GUICHET_BOOKING_ANSWER_WAIT", None)
-    if value is None:
-        value = os.environ.get("GUICHET_BOOKING_ANSWER_WAIT", DEFAULT_WAIT)
     try:
-        return max(0.0, float(value))
+        return max(0.0, float(_configured("GUICHET_BOOKING_ANSWER_WAIT", DEFAULT_WAIT)))
     except (TypeError, ValueError):
         return DEFAULT_WAIT
+
+
+def receipt_batching() -> bool:
+    """``GUICHET_BOOKING_RECEIPT_BATCHING`` (default on): off, each request sends its own
+    receipt statement from its own connection (``bookings.receipts``)."""
+    return str(_configured("GUICHET_BOOKING_RECEIPT_BATCHING", "1")).strip().lower() not in {
+        "0", "false", "no", "off"}
 
 
 class _Slots:

@@ -23,7 +23,6 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import (
     DatabaseError,
     DataError,
@@ -39,15 +38,6 @@ log = logging.getLogger(__name__)
 
 IDLE_CLOSE = 1.0  # seconds without receipts before the thread gives its connection back
 CONFIRM_WITHIN = 30.0  # seconds: a receipt not committed by then is answered "database busy"
-
-
-def batching() -> bool:
-    """``GUICHET_BOOKING_RECEIPT_BATCHING`` (default on): off, each request sends its own
-    receipt statement from its own connection."""
-    value = getattr(settings, "GUICHET_BOOKING_RECEIPT_BATCHING", None)
-    if value is None:
-        value = os.environ.get("GUICHET_BOOKING_RECEIPT_BATCHING", "1")
-    return str(value).strip().lower() not in {"0", "false", "no", "off"}
 
 
 @dataclass

@@ -496,10 +496,10 @@ def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:
         # COMMIT happen inside the server. The receipts of the requests of this process that
         # arrive meanwhile go in the same statement (bookings/receipts.py): one turn of the
         # receipt lock for all of them, where one turn each made a convoy under a rush.
-        from . import receipts
+        from . import intake, receipts
 
         row = [f.get_db_prep_save(f.pre_save(basket, add=True), connection) for f in _receipt_fields()]
-        if receipts.batching():
+        if intake.receipt_batching():
             pk = receipts.receive(int(household.organisation_id), row)
         else:
             pk = receipt_batch(household.organisation_id, [row])[0]
