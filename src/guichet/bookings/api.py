@@ -50,8 +50,8 @@ from .models import (
     Unit,
     WaitlistEntry,
 )
-from .present import _BOOKABLE_ELSEWHERE as BOOKABLE_ELSEWHERE
 from .present import PARIS, booking_facts, state_label
+from .present import elsewhere as present_elsewhere
 
 router = Router(tags=["bookings"], auth=[bearer, django_auth])
 
@@ -448,14 +448,9 @@ def household_calendar(request, q: Query[CalendarQuery]):
     children = []
     for cal in selectors.household_calendar(household=hh, date_from=first, date_to=last, now=now):
         sessions = []
-        booked = {(c.session.activity_id, c.session.date): c for c in cal.cells if c.state == "booked"}
-        for c in cal.cells:
+        # As the family's calendar page says (one place a day).
+        for c, (elsewhere, state) in zip(cal.cells, present_elsewhere(cal.cells), strict=True):
             s = c.session
-            state, elsewhere = c.state, booked.get((s.activity_id, s.date))
-            if elsewhere is c:
-                elsewhere = None
-            if elsewhere is not None and state in BOOKABLE_ELSEWHERE:  # as the family's calendar page says
-                state = "booked_elsewhere"
             sessions.append({
                 "session": s.pk, "date": s.date, "activity": s.activity.name, "site": s.site.name,
                 "state": state, "state_label": state_label(state), "position": c.position,

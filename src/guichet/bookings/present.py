@@ -302,24 +302,30 @@ def calendar_cells(*, household, children, date_from, date_to, now, gated: bool 
 _BOOKABLE_ELSEWHERE = ("free", "full", "suspended", "not_open", "deadline_passed", "closed")
 
 
-def _mark_booked_elsewhere(cells: list[Cell]) -> None:
-    """One place a day (ADR 12): a child booked at centre A for an activity cannot be booked at
-    centre B the same day, so B is shown "booked at A" with no booking menu instead of as free.
-    A waiting list or an offer at B is kept (the family may prefer B; see the ADR) and says where
-    the child is booked. From the cells already read: no query."""
-    booked = {
-        (c.session.activity_id, c.session.date): c.session.site.name for c in cells if c.state == "booked"
-    }
-    if not booked:
-        return
+def elsewhere(cells) -> list[tuple[object | None, str]]:
+    """One place a day (ADR 12), for one child's cells (the selector's or this module's), in
+    order: the cell of the same activity and day booked at another centre (or None), and the
+    state to show. A child booked at centre A cannot be booked at centre B the same day, so a day
+    B could otherwise offer is "booked_elsewhere"; a waiting list or an offer at B keeps its state
+    (the family may prefer B; see the ADR). From the cells already read: no query."""
+    booked = {(c.session.activity_id, c.session.date): c for c in cells if c.state == "booked"}
+    out = []
     for c in cells:
-        site = booked.get((c.session.activity_id, c.session.date))
-        if site is None or c.state == "booked":
+        other = None if c.state == "booked" else booked.get((c.session.activity_id, c.session.date))
+        out.append((other, "booked_elsewhere" if other is not None and c.state in _BOOKABLE_ELSEWHERE
+                    else c.state))
+    return out
+
+
+def _mark_booked_elsewhere(cells: list[Cell]) -> None:
+    """Shows a day booked at another centre as such, with no booking menu (``elsewhere``)."""
+    for c, (other, state) in zip(cells, elsewhere(cells), strict=True):
+        if other is None:
             continue
-        c.elsewhere = site
-        if c.state in _BOOKABLE_ELSEWHERE:
-            c.state, c.gate, c.reason = "booked_elsewhere", None, ""
-            c.label = state_label("booked_elsewhere")  # the short word; the page names the centre
+        c.elsewhere = other.session.site.name
+        if state != c.state:
+            c.state, c.gate, c.reason = state, None, ""
+            c.label = state_label(state)  # the short word; the page names the centre
 
 
 def calendar_view(*, household, children, date_from, date_to, now, kind, gated: bool = False) -> CalendarView:
