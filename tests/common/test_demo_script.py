@@ -43,3 +43,17 @@ def test_the_printed_twofactor_code_command_works_in_a_fresh_shell(tmp_path):
         subprocess.run(["bash", "-c", bare], capture_output=True, text=True, env=env).returncode
         != 0
     )
+
+
+def test_the_code_command_needs_no_field_key(tmp_path):
+    """In bin/demo's own directory the data is encrypted with its field key: the printed
+    command, run there without that key, must still print the code (it reads no account)."""
+    key_file = tmp_path / "demo-editor-totp-key"
+    key_file.write_text(secrets.token_hex(20) + "\n", encoding="utf-8")
+    guichet = Path(sys.executable).with_name("guichet")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "GUICHET_INSECURE_DEV_KEY": "1", "GUICHET_FIELD_KEY_FILE": str(tmp_path / "no-such-key")}
+    done = subprocess.run([str(guichet), "twofactor", "code", "--key-file", str(key_file)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"\d{6}\n?", done.stdout)

@@ -22,6 +22,10 @@ def _read_key(path: Path) -> str:
 
 
 class Command(BaseCommand):
+    # Runs on a half-configured machine: 'code' reads no account, and the others touch no
+    # encrypted field (the field-key checks would refuse them in a copy of bin/demo's data
+    # directory opened without its key).
+    requires_system_checks = []
     help = (
         "Staff two-step sign-in. 'status --email X' says whether it is set up; 'reset --email X' removes the "
         "person's authenticator and recovery codes (lost phone): they set it up again at their next sign-in; "
