@@ -58,9 +58,11 @@ apt_install() {
         || die "apt-get install ${missing[*]} failed"
 }
 
-# WeasyPrint (the PDF poster) needs Pango; fonts for the poster and the browser tests.
+# WeasyPrint (the PDF poster) needs Pango, and HarfBuzz-Subset to embed fonts (without it,
+# WeasyPrint falls back to fontTools, which stamps each embedded font with the current time: the
+# same poster would differ from one second to the next); fonts for the poster and the browser tests.
 ensure_system_libs() {
-    apt_install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+    apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 }
 
 has_catalogues() {
