@@ -168,7 +168,6 @@ def prepare_auth(scenario: Scenario, *, auth: str = "session") -> None:
     """Sign every guardian in beforehand: a server-side session + CSRF secret, or an API token."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.contrib.sessions.models import Session
     from django.utils import timezone
 
     from guichet.accounts.models import ApiToken
@@ -182,6 +181,7 @@ def prepare_auth(scenario: Scenario, *, auth: str = "session") -> None:
         ApiToken.objects.bulk_create(tokens, batch_size=1000)
         return
     store = import_module(settings.SESSION_ENGINE).SessionStore()  # the server's session engine
+    Session = store.model
     expire = timezone.now() + dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
     rows = []
     for f in scenario.families:
@@ -193,7 +193,7 @@ def prepare_auth(scenario: Scenario, *, auth: str = "session") -> None:
             "_auth_user_backend": settings.AUTHENTICATION_BACKENDS[-1],
             "_auth_user_hash": user.get_session_auth_hash(),
         })
-        rows.append(Session(session_key=f.session_key, session_data=data, expire_date=expire))
+        rows.append(Session(session_key=f.session_key, session_data=data, expire_date=expire, user_id=user.pk))
     Session.objects.bulk_create(rows, batch_size=1000)
 
 

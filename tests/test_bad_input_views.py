@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 
 # Tables a request may change without it being a write of the application: the session, and
 # background tasks (enqueuing the PDFs of an already final run again is not a change).
-NOT_DOMAIN = {"django_session", "django_tasks_database_dbtaskresult"}
+NOT_DOMAIN = {"django_session", "accounts_session", "django_tasks_database_dbtaskresult"}
 
 
 @dataclass

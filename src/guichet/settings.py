@@ -92,7 +92,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, with the user read together with the session (guichet.accounts.sessions).
+    "guichet.accounts.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     # Staff pages need a session that passed the second factor (docs/security.md).
     "guichet.accounts.middleware.StaffTwoFactorMiddleware",

@@ -1,5 +1,6 @@
 """Django's ``ModelBackend``, whose ``get_user`` (the user of every signed-in request, from its
-session) reads the account with one plain SQL statement (``common.fastread``).
+session) takes the account read with the session (``sessions``), or else reads it with one plain
+SQL statement (``common.fastread``).
 
 Everything else is Django's: sign-in and password checks, permissions, and the checks that
 follow ``get_user`` in ``django.contrib.auth.get_user`` (the session's password hash, so a
@@ -14,6 +15,8 @@ from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
 from django.core.exceptions import ValidationError
 
 from guichet.common.fastread import read_one
+
+from .sessions import current_session
 
 
 def _by_pk(qn, columns: str) -> str:
@@ -31,5 +34,8 @@ class ModelBackend(DjangoModelBackend):
             return None
         if isinstance(pk, int) and not -(2**63) <= pk < 2**63:
             return None
-        user = read_one(model, "session-user", _by_pk, [pk])
+        session = current_session.get()
+        user = session.preloaded(pk) if session is not None else None
+        if user is None:
+            user = read_one(model, "session-user", _by_pk, [pk])
         return user if user is not None and self.user_can_authenticate(user) else None

@@ -20,12 +20,16 @@ import threading
 from time import monotonic
 from urllib.parse import urlencode
 
+from django.contrib import auth
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 
 from .selectors import is_staff_member
+from .sessions import SessionStore, current_session
 from .twofactor import has_second_factor
 
 _LANG = r"(?:[a-z]{2}(?:-[a-z]+)?/)?"
@@ -107,3 +111,23 @@ class StaffTwoFactorMiddleware:
                 return redirect(f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}")
             request.user = _anonymous()
         return self.get_response(request)
+
+
+def _session_user(request):
+    """``django.contrib.auth.middleware.get_user``, with the request's session store made known
+    to the backend, which takes the account read with the session (``sessions``)."""
+    if not hasattr(request, "_cached_user"):
+        token = current_session.set(request.session if isinstance(request.session, SessionStore) else None)
+        try:
+            request._cached_user = auth.get_user(request)
+        finally:
+            current_session.reset(token)
+    return request._cached_user
+
+
+class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
+    """Django's, reading the user with the session (one query: ``sessions``)."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _session_user(request))

@@ -3,6 +3,7 @@
 import hashlib
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -130,3 +131,26 @@ class ErasureRequest(models.Model):
 
     def __str__(self) -> str:
         return f"erasure request #{self.pk}"
+
+
+class UserSession(AbstractBaseSession):
+    """Django's database session (``SESSION_ENGINE = "guichet.accounts.sessions"``) with the
+    signed-in account beside its data, so that every signed-in request reads its session and
+    its account in one statement (``sessions.SessionStore``). Deleting an account deletes its
+    sessions."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        # No constraint in the database: a session saved at the end of a request whose account
+        # was deleted meanwhile must not fail that response (its next read finds no account).
+        db_constraint=False,
+    )
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "accounts_session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from .sessions import SessionStore
+
+        return SessionStore

@@ -64,9 +64,9 @@ def _record_accesses(*, now: dt.datetime, dry_run: bool) -> int:
 
 
 def _expired_sessions(*, now: dt.datetime, dry_run: bool) -> int:
-    from django.contrib.sessions.models import Session
+    from .models import UserSession
 
-    qs = Session.objects.filter(expire_date__lt=now)
+    qs = UserSession.objects.filter(expire_date__lt=now)
     return qs.count() if dry_run else qs.delete()[0]
 
 

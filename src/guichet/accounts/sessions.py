@@ -1,20 +1,40 @@
-"""Django's database sessions, read with one plain SQL statement (``SESSION_ENGINE``).
+"""Django's database sessions, read with their account in one plain SQL statement
+(``SESSION_ENGINE``).
 
-The same table, the same rows and the same rules as ``django.contrib.sessions.backends.db``:
-a session exists until it expires or is deleted, so signing out (or a password change, through
-Django's session hash) ends it on the server at once, in every process. Only the read that
-every signed-in request makes is written by hand: the ORM would spend more time building the
-query than the database spends answering it (see docs/benchmarks.md). Writes, key rotation and
-clean-up are Django's.
+The same rules as ``django.contrib.sessions.backends.db``: a session exists until it expires or
+is deleted, so signing out (or a password change, through Django's session hash) ends it on the
+server at once, in every process. Two things differ:
+
+- the session row keeps the signed-in account's id in a column of its own (``UserSession.user``,
+  written from the session's data each time it is saved, as Django's documentation shows for
+  extending the database backend);
+- the read that every signed-in request makes fetches the session and that account together
+  (one round trip instead of two; the ORM would also spend more time building each query than
+  the database spends answering it, see docs/benchmarks.md). The account read is handed to the
+  authentication backend (``backends.ModelBackend.get_user``) through ``current_session``, and
+  used only if it is the account the session's data names; every check Django makes after
+  ``get_user`` (the session's password hash, an inactive account) still applies.
+
+Writes, key rotation and clean-up are Django's.
 """
 
 from __future__ import annotations
 
+import contextvars
+
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import connections, router
 from django.utils import timezone
 
-_SQL: dict[str, str] = {}
+from guichet.common.fastread import instance, select_list
+
+_SQL: dict[str, tuple[str, list]] = {}
+_NOT_READ = object()
+
+# The session store of the request whose user is being read (``middleware``), for the backend.
+current_session: contextvars.ContextVar[SessionStore | None] = contextvars.ContextVar(
+    "guichet_current_session", default=None)
 
 
 class _Row:
@@ -24,27 +44,67 @@ class _Row:
         self.session_data = session_data
 
 
+def _account_id(value):
+    """The account's primary key named by the session's data, or None."""
+    try:
+        return get_user_model()._meta.pk.to_python(value) if value is not None else None
+    except Exception:  # noqa: BLE001 - a session naming no valid id signs nobody in
+        return None
+
+
 class SessionStore(DatabaseSessionStore):
+    preloaded_user = _NOT_READ
+
+    @classmethod
+    def get_model_class(cls):
+        from .models import UserSession
+
+        return UserSession
+
+    def create_model_instance(self, data):
+        obj = super().create_model_instance(data)
+        pk = _account_id(data.get(SESSION_KEY))
+        obj.user_id = pk if isinstance(pk, int) and -(2**63) <= pk < 2**63 else None
+        return obj
+
+    def _sql(self, alias: str, connection) -> tuple[str, list]:
+        cached = _SQL.get(alias)
+        if cached is None:
+            session, user = self.model._meta, get_user_model()._meta
+            qn = connection.ops.quote_name
+            columns, conversions = select_list(get_user_model(), connection, table="u")
+            # Identifiers from the models, quoted; values are parameters.
+            sql = " ".join([
+                f"SELECT s.{qn(session.get_field('session_data').column)}, {columns}",
+                f"FROM {qn(session.db_table)} s LEFT JOIN {qn(user.db_table)} u",
+                f"ON u.{qn(user.pk.column)} = s.{qn(session.get_field('user').column)}",
+                f"WHERE s.{qn(session.get_field('session_key').column)} = %s",
+                f"AND s.{qn(session.get_field('expire_date').column)} > %s",
+            ])
+            cached = _SQL[alias] = (sql, conversions)
+        return cached
+
     def _get_session_from_db(self):
-        model = self.model
-        alias = router.db_for_read(model)
+        alias = router.db_for_read(self.model)
         connection = connections[alias]
-        sql = _SQL.get(alias)
-        if sql is None:
-            meta, qn = model._meta, connection.ops.quote_name
-            sql = _SQL[alias] = "SELECT {} FROM {} WHERE {} = %s AND {} > %s".format(  # noqa: S608
-                qn(meta.get_field("session_data").column),
-                qn(meta.db_table),
-                qn(meta.get_field("session_key").column),
-                qn(meta.get_field("expire_date").column),
-            )  # identifiers from the model, quoted; values are parameters
-        expire = model._meta.get_field("expire_date")
+        sql, conversions = self._sql(alias, connection)
+        expire = self.model._meta.get_field("expire_date")
         with connection.cursor() as cursor:
-            cursor.execute(
-                sql, [self.session_key, expire.get_db_prep_value(timezone.now(), connection)]
-            )
+            cursor.execute(sql, [self.session_key, expire.get_db_prep_value(timezone.now(), connection)])
             row = cursor.fetchone()
         if row is None:
             self._session_key = None  # as Django does: a new session will get a new key
             return None
+        user_row = row[1:]
+        pk_index = [c[0] for c in conversions].index(get_user_model()._meta.pk.attname)
+        self.preloaded_user = (
+            None if user_row[pk_index] is None else instance(get_user_model(), connection, conversions, user_row)
+        )
         return _Row(row[0])
+
+    def preloaded(self, user_id):
+        """The account read with this session, if it is ``user_id``'s; else None (read it)."""
+        user = self.preloaded_user
+        if user is _NOT_READ or user is None:
+            return None
+        return user if user.pk == _account_id(user_id) else None

@@ -19,6 +19,34 @@ from django.db import connections, router
 _CACHE: dict[tuple[str, str, str], tuple[str, list]] = {}
 
 
+def select_list(model, connection, *, table: str | None = None, fields: Iterable[str] | None = None):
+    """The select list for ``model``'s ``fields`` (default: every concrete field), qualified by
+    ``table`` (default: the model's table; an alias, already quoted, for a join), and the
+    conversions that ``instance`` applies to the values read."""
+    meta, qn = model._meta, connection.ops.quote_name
+    wanted = None if fields is None else {meta.get_field(f) for f in fields}
+    # Model.from_db wants the values in the order of the model's fields.
+    cols = [f for f in meta.concrete_fields if wanted is None or f in wanted]
+    conversions = []
+    for field in cols:
+        col = field.get_col(meta.db_table)
+        converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        conversions.append((field.attname, col, converters))
+    prefix = table or qn(meta.db_table)
+    return ", ".join(f"{prefix}.{qn(f.column)}" for f in cols), conversions
+
+
+def instance(model, connection, conversions: list, row):
+    """The model instance for ``row`` (values in the order of ``select_list``), as a queryset
+    makes it."""
+    values = []
+    for value, (_attname, col, converters) in zip(row, conversions, strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
+        values.append(value)
+    return model.from_db(connection.alias, [c[0] for c in conversions], values)
+
+
 def read_one(model, name: str, build: Callable[[Callable[[str], str], str], str], params: list,
              fields: Iterable[str] | None = None):
     """The first row of the SQL that ``build(quote_name, columns)`` returns, as an instance of
@@ -29,26 +57,10 @@ def read_one(model, name: str, build: Callable[[Callable[[str], str], str], str]
     key = (alias, model._meta.label, name)
     cached = _CACHE.get(key)
     if cached is None:
-        meta, qn = model._meta, connection.ops.quote_name
-        wanted = None if fields is None else {meta.get_field(f) for f in fields}
-        # Model.from_db wants the values in the order of the model's fields.
-        cols = [f for f in meta.concrete_fields if wanted is None or f in wanted]
-        conversions = []
-        for field in cols:
-            col = field.get_col(meta.db_table)
-            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            conversions.append((field.attname, col, converters))
-        columns = ", ".join(f"{qn(meta.db_table)}.{qn(f.column)}" for f in cols)
-        cached = _CACHE[key] = (build(qn, columns), conversions)
+        columns, conversions = select_list(model, connection, fields=fields)
+        cached = _CACHE[key] = (build(connection.ops.quote_name, columns), conversions)
     sql, conversions = cached
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    if row is None:
-        return None
-    values = []
-    for value, (_attname, col, converters) in zip(row, conversions, strict=True):
-        for converter in converters:
-            value = converter(value, col, connection)
-        values.append(value)
-    return model.from_db(alias, [c[0] for c in conversions], values)
+    return None if row is None else instance(model, connection, conversions, row)
