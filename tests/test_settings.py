@@ -16,7 +16,8 @@ from django.conf import settings
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 STRIPPED = ("DATABASE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "GUICHET_INSECURE_DEV_KEY",
-            "GUICHET_DATA_DIR", "DJANGO_SETTINGS_MODULE", "GUICHET_DISPLAY_TIME_ZONE", "SECURE_COOKIES")
+            "GUICHET_DATA_DIR", "DJANGO_SETTINGS_MODULE", "GUICHET_DISPLAY_TIME_ZONE", "SECURE_COOKIES",
+            "GUICHET_DB_POOL", "GUICHET_DB_PREPARED")
 
 
 def run(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
@@ -157,3 +158,28 @@ def test_display_time_zone_can_be_changed_but_rules_stay_in_paris(tmp_path):
     got = settings_json(tmp_path, "[s.TIME_ZONE, s.GUICHET_RULES_TIME_ZONE]", DEBUG="1",
                         GUICHET_DISPLAY_TIME_ZONE="America/Cayenne")
     assert got == ["America/Cayenne", "Europe/Paris"]
+
+
+# --- PostgreSQL connections ------------------------------------------------------------------
+
+PG = "postgres://postgres@127.0.0.1:5432/guichet"
+
+
+def test_postgresql_prepares_its_statements_unless_told_not_to(tmp_path):
+    expr = 's.DATABASES["default"]["OPTIONS"]'
+    assert settings_json(tmp_path, expr, DEBUG="1", DATABASE_URL=PG) == {
+        "server_side_binding": True, "prepare_threshold": 5}
+    assert settings_json(tmp_path, expr, DEBUG="1", DATABASE_URL=PG, GUICHET_DB_PREPARED="0") == {}
+
+
+def test_a_connection_pool_on_demand(tmp_path):
+    got = settings_json(tmp_path, '[s.DATABASES["default"]["OPTIONS"]["pool"], s.DATABASES["default"]["CONN_MAX_AGE"]]',
+                        DEBUG="1", DATABASE_URL=PG, GUICHET_DB_POOL="20")
+    assert got == [{"min_size": 2, "max_size": 20, "timeout": 10}, 0]
+
+
+@pytest.mark.parametrize("value", ["many", "0", "-3", "2.5", "100000"])
+def test_a_bad_pool_size_is_refused_by_name(tmp_path, value):
+    r = run("import guichet.settings", tmp_path, DEBUG="1", DATABASE_URL=PG, GUICHET_DB_POOL=value)
+    assert r.returncode != 0
+    assert f"GUICHET_DB_POOL must be a number of connections per process, 1 to 1000 (got {value!r})" in r.stderr

@@ -145,6 +145,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get("GUICHET_TEST_SQLITE")
+else:
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    if os.environ.get("GUICHET_DB_PREPARED", "1").strip().lower() not in {"0", "false", "no", "off"}:
+        # Parameters bound by the server, and statements prepared once per connection after
+        # their fifth use: PostgreSQL no longer parses and plans the same few statements for
+        # every request (a fifth less of its CPU in the opening-day rush, docs/benchmarks.md).
+        # Off (GUICHET_DB_PREPARED=0) behind a pooler in transaction mode that cannot keep
+        # prepared statements (docs/operations.md).
+        _pg_options.update(server_side_binding=True, prepare_threshold=5)
+    if os.environ.get("GUICHET_DB_POOL"):
+        # A connection pool per process (psycopg_pool, through Django): a request holds a
+        # connection only while it uses it, and gives it back while it waits for its answer, so
+        # that a process can keep many more requests waiting than it has connections (the
+        # gevent workers of docs/operations.md, "Booking under load").
+        _pool = os.environ["GUICHET_DB_POOL"].strip()
+        if not _pool.isdigit() or not 1 <= int(_pool) <= 1000:
+            raise ImproperlyConfigured(
+                f"GUICHET_DB_POOL must be a number of connections per process, 1 to 1000 (got {_pool!r})"
+            )
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        _pg_options["pool"] = {"min_size": min(2, int(_pool)), "max_size": int(_pool), "timeout": 10}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
+from guichet.common import dbpool
 from guichet.common.actor import Actor
 
 from . import services
@@ -159,6 +160,7 @@ class _Drainer:
         try:
             self.kick(basket.organisation_id)
             self._registered(basket)
+            dbpool.release()  # a waiting request holds no connection (with a pool)
             event.wait(timeout)
         finally:
             with self.cond:

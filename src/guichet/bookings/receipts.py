@@ -32,6 +32,8 @@ from django.db import (
     connection,
 )
 
+from guichet.common import dbpool
+
 from . import services
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class _Batcher:
                 self.thread = threading.Thread(target=self._run, name="guichet-basket-receipts", daemon=True)
                 self.thread.start()
             self.cond.notify()
+        dbpool.release()  # the receipt thread may need it (a pool's last connection)
         if not ticket.done.wait(CONFIRM_WITHIN):
             # The database does not answer: "busy, send the same request again" (the same
             # idempotency key finds this basket if it was received after all).
