@@ -60,9 +60,10 @@ apt_install() {
 
 # WeasyPrint (the PDF poster) needs Pango, and HarfBuzz-Subset to embed fonts (without it,
 # WeasyPrint falls back to fontTools, which stamps each embedded font with the current time: the
-# same poster would differ from one second to the next); fonts for the poster and the browser tests.
+# same poster would differ from one second to the next); fonts for the poster (Liberation Sans,
+# its first choice: narrower than DejaVu Sans, which it falls back to) and the browser tests.
 ensure_system_libs() {
-    apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+    apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-liberation2 fonts-dejavu-core
 }
 
 has_catalogues() {
