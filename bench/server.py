@@ -88,7 +88,8 @@ def gunicorn_bin() -> str:
 
 
 def start(*, database_url: str, secret_key: str, workers: int = 4, threads: int = 8, port: int | None = None,
-          timeout: float = 30.0, extra_env: dict[str, str] | None = None, drainer: bool = False) -> Server:
+          timeout: float = 30.0, extra_env: dict[str, str] | None = None, drainer: bool = False,
+          worker_class: str = "gthread") -> Server:
     """Run ``gunicorn guichet.wsgi`` with ``workers`` processes x ``threads`` threads, and
     ``guichet bookings drainer`` beside it if ``drainer`` (as a deployment on PostgreSQL does;
     without it one of the server's processes drains); wait until /healthz answers."""
@@ -118,8 +119,8 @@ def start(*, database_url: str, secret_key: str, workers: int = 4, threads: int 
         gunicorn_bin(), "guichet.wsgi:application",
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers),
-        "--worker-class", "gthread",
-        "--threads", str(threads),
+        "--worker-class", worker_class,
+        *(["--threads", str(threads)] if worker_class == "gthread" else ["--worker-connections", str(threads)]),
         "--backlog", "4096",
         "--keep-alive", "30",
         "--timeout", "60",

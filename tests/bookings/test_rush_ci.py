@@ -1,6 +1,7 @@
 """A short opening-day rush through the real HTTP stack, as an invariant test.
 
-gunicorn (threaded workers, DEBUG off) is started against the test database; 40 families are
+gunicorn (threaded workers, or gevent workers with a connection pool; DEBUG off) is started
+against the test database; 40 families are
 released within a tenth of a second by the benchmark's open-loop client (session cookie +
 CSRF header, Idempotency-Key, 202/poll and 503/Retry-After followed). The test fails on any 5xx,
 any error or timeout shown to a family, any overbooked session, a booked counter that differs
@@ -34,12 +35,20 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(params=["server", "drainer process"])
+# The opening-day deployment of docs/operations.md: gevent workers, each with a pool of 3
+# connections for 40 families waiting at once (each request gives its connection back while it
+# waits), answered on the request itself.
+GEVENT = {"GUICHET_DB_POOL": "3", "GUICHET_BOOKING_CONCURRENCY": "100", "GUICHET_BOOKING_ANSWER_WAIT": "10"}
+
+
+@pytest.fixture(params=["server", "drainer process", "gevent workers with a pool"])
 def rush_server(request):
     """gunicorn alone (one of its processes drains the queue), or with ``guichet bookings
-    drainer`` beside it (the deployment docs/operations.md describes)."""
-    srv = server.start(database_url=_database_url(), secret_key=settings.SECRET_KEY, workers=2, threads=4,
-                       timeout=20, drainer=request.param == "drainer process")
+    drainer`` beside it (the deployment docs/operations.md describes), threaded or gevent."""
+    gevent = request.param.startswith("gevent")
+    srv = server.start(database_url=_database_url(), secret_key=settings.SECRET_KEY, workers=2,
+                       threads=100 if gevent else 4, timeout=20, drainer=request.param != "server",
+                       worker_class="gevent" if gevent else "gthread", extra_env=GEVENT if gevent else None)
     try:
         yield srv
     finally:
@@ -60,7 +69,7 @@ def test_rush_books_fairly_without_overbooking_nor_5xx(rush_server):
     offsets = loadgen.schedule(params.families, burst=0.1, seed=params.seed)
     records, _pool = asyncio.run(loadgen.run(
         scen.families, offsets, host="127.0.0.1", port=rush_server.port, auth="session",
-        connections=32, timeout=12.0, poll_interval=0.1, opens_at_epoch=opens))
+        connections=params.families, timeout=12.0, poll_interval=0.1, opens_at_epoch=opens))
     summary = loadgen.summarise(records)
     log = rush_server.log_tail(30)
 
