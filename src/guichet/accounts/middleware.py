@@ -21,7 +21,9 @@ from time import monotonic
 from urllib.parse import urlencode
 
 from django.contrib import auth
-from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
+from django.contrib.auth.middleware import (
+    AuthenticationMiddleware as DjangoAuthenticationMiddleware,
+)
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.shortcuts import redirect
