@@ -232,3 +232,44 @@ def test_a_line_whose_round_fails_waits_while_the_other_lines_go_on(monkeypatch,
         assert broken.org.pk not in calls
     finally:
         worker.conn.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_basket_answered_by_a_paper_form_wakes_its_waiting_family_at_once():
+    """A counter's basket (``basket_submit``, e.g. a paper form typed in after an outage) answers
+    the line up to itself in its own process; a family waiting in a web process for a basket of
+    that line hears of it at once, not after its whole wait."""
+    import threading
+
+    import psycopg
+
+    from guichet.bookings import services
+    from tests.bookings.test_services_batch import OPENS, PARENT, Town
+
+    town = Town("paper", households=2)
+
+    def items(i):
+        return [{"child": town.children[i][0].pk, "session": town.sessions[0].pk, "unit": "matin"}]
+
+    # Another drainer holds the lead but does nothing: only the paper form answers.
+    with psycopg.connect(_database_url(), autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", intake.LEADER_LOCK)
+        online = services.basket_receive(household=town.households[0], items=items(0), mode=Basket.Mode.PARTIAL,
+                                         actor=PARENT, now=OPENS, idempotency_key="online", channel="api")
+        heard = {}
+
+        def family():
+            started = time.monotonic()
+            heard["outcome"] = intake.answer(online, wait=10)
+            heard["seconds"] = time.monotonic() - started
+
+        waiter = threading.Thread(target=family)
+        waiter.start()
+        assert _wait_for(lambda: intake.drainer().conn is not None and online.pk in intake.drainer().waiters)
+        paper = services.basket_submit(household=town.households[1], items=items(1), mode=Basket.Mode.PARTIAL,
+                                       actor=PARENT, now=OPENS, idempotency_key="paper", channel="counter")
+        waiter.join(15)
+    assert paper.status == Basket.Status.DONE
+    assert heard["outcome"].state == "done" and heard["outcome"].basket.result["items"][0]["outcome"] == "booked"
+    assert heard["seconds"] < 3  # woken by the round's NOTIFY, not by the end of its 10 s wait

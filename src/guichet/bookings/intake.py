@@ -70,7 +70,7 @@ SWEEP_EVERY = 5.0  # seconds: the drainer looks for baskets left received by any
 IDLE_CLOSE = 1.0  # seconds without work before the drainer gives its connection back (CONN_MAX_AGE=0)
 DRAINER_ACTOR = Actor.system("bookings-drainer")
 RECEIVED_CHANNEL = "guichet_basket_received"  # NOTIFY'd by each receipt (services._receipt_sql)
-ANSWERED_CHANNEL = "guichet_basket_answered"  # NOTIFY'd by the drainer after each round
+ANSWERED_CHANNEL = services.ANSWERED_CHANNEL  # NOTIFY'd after each round (drainer, paper forms)
 LEADER_LOCK = (0x47550003, 0)  # pg_try_advisory_lock: who drains (session lock, held while it lives)
 SERVICE_LOCK = (0x47550004, 0)  # held by `guichet bookings drainer` while it runs: web processes step down
 LEADER_RETRY = 2.0  # seconds: a standby process tries to become the drainer this often

@@ -532,8 +532,14 @@ def _journal_items(answered: list) -> list[dict]:
     return items
 
 
+ANSWERED_CHANNEL = "guichet_basket_answered"  # intake's, listened to by every web process
+
+
 def _drain_until(basket: Basket) -> None:
-    """Answer the organisation's received baskets in seq order until ``basket`` is answered."""
+    """Answer the organisation's received baskets in seq order until ``basket`` is answered
+    (a paper form, a counter's basket: ``basket_submit``). Each round tells every process what
+    it answered, as the drainer's rounds do, so that a family whose basket it answered while it
+    waited in a web process hears of it at once."""
     while True:
         answered = _drain_round(basket.organisation_id, until=basket.pk)
         if answered is None or basket.pk in answered:
@@ -572,6 +578,12 @@ def _drain_round(organisation_id: int, *, until: int | None = None) -> list[int]
         # is where its confirmation is queued, so none is lost and none is sent twice.
         answered = [b.pk for b in pending]
         _queue_confirmations(answered)
+        if until is not None and _is_postgres():
+            # Sent at commit. Payload as the drainer's (intake._published): organisation, head of
+            # the line (just behind this round), the round's last basket, its duration (unknown).
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_notify(%s, %s)", [
+                    ANSWERED_CHANNEL, f"{organisation_id} {answered[-1] + 1} {answered[-1]} 0"])
         return answered
 
 
