@@ -53,7 +53,7 @@ def _lock_holder_pids() -> set[int]:
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s "
-                       "AND granted", [intake.LEADER_LOCK[0], intake.LEADER_LOCK[1]])
+                       "AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", [intake.LEADER_LOCK[0], intake.LEADER_LOCK[1]])
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -273,3 +273,27 @@ def test_a_basket_answered_by_a_paper_form_wakes_its_waiting_family_at_once():
     assert paper.status == Basket.Status.DONE
     assert heard["outcome"].state == "done" and heard["outcome"].basket.result["items"][0]["outcome"] == "booked"
     assert heard["seconds"] < 3  # woken by the round's NOTIFY, not by the end of its 10 s wait
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_another_databases_drainer_service_does_not_stop_this_one_from_draining():
+    """Two deployments on one PostgreSQL server (two towns, or a staging copy): the drainer
+    service of one must not make the other's web processes step down, or nobody would answer
+    the other's families."""
+    import psycopg
+
+    worker = intake._PgIntake()  # noqa: SLF001
+    worker.conn = worker._connect()  # noqa: SLF001
+    url = _database_url()
+    elsewhere = url.rsplit("/", 1)[0] + "/postgres"
+    try:
+        with psycopg.connect(elsewhere, autocommit=True) as other:
+            other.execute("SELECT pg_advisory_lock(%s, %s)", intake.SERVICE_LOCK)
+            assert worker._service_runs() is False  # noqa: SLF001
+            assert worker._try_lead() is True  # noqa: SLF001
+        with psycopg.connect(url, autocommit=True) as here:  # control: this database's service
+            here.execute("SELECT pg_advisory_lock(%s, %s)", intake.SERVICE_LOCK)
+            assert worker._service_runs() is True  # noqa: SLF001
+    finally:
+        worker.conn.close()

@@ -289,7 +289,10 @@ class _PgIntake(_Drainer):
 
     def _service_runs(self) -> bool:
         row = self.conn.execute(
-            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND granted",
+            # Advisory locks belong to a database: another deployment's drainer on the same
+            # PostgreSQL server (another town, a staging copy) is not this one's.
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             SERVICE_LOCK).fetchone()
         return row is not None
 
