@@ -54,6 +54,18 @@ def test_post_values_reads_each_field_once():
     assert errors["b"].startswith("Field B: ") and "control characters" in errors["b"]
 
 
+def test_post_values_lets_line_breaks_through_in_text_areas_only():
+    errors: dict[str, str] = {}
+    data = QueryDict(mutable=True)
+    data.setlist("address", [" 1 rue A\r\n44600 Ville "])
+    data.setlist("note", ["1 rue A\n44600 Ville"])
+    data.setlist("bad", ["1 rue A\n\x00Ville"])
+    values = post_values(data, {"address": "Address", "note": "Note", "bad": "Bad"}, errors, lines=("address", "bad"))
+    assert values == {"address": "1 rue A\r\n44600 Ville", "note": "1 rue A44600 Ville", "bad": "1 rue A\nVille"}
+    assert set(errors) == {"note", "bad"}
+    assert errors["bad"].startswith("Bad: ") and "line breaks are fine" in errors["bad"]
+
+
 def test_a_run_is_not_finalised_with_due_days_sent_twice(client, billing_world):  # noqa: F811
     client.force_login(billing_world.user)
     journal = Entry.objects.count()

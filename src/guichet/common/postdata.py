@@ -8,7 +8,7 @@ half read. ``post_values`` reads each field once and refuses both on the field, 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from django.http import QueryDict
 from django.utils.translation import gettext as _
@@ -19,11 +19,13 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
-def post_values(data: QueryDict, labels: Mapping[str, str], errors: dict[str, str]) -> dict[str, str]:
+def post_values(data: QueryDict, labels: Mapping[str, str], errors: dict[str, str], *,
+                lines: Collection[str] = ()) -> dict[str, str]:
     """Each field of ``labels`` (name -> label as the form shows it) as one stripped string, ""
     when absent. A field sent several times gets "" and an error naming it in ``errors``; one
     holding a control character (NUL included) gets an error and its value without them, to show
-    again. The first error of a field stays: check the other rules with ``errors.setdefault``."""
+    again. The fields named in ``lines`` (text areas) may hold line breaks (``\n``, ``\r``).
+    The first error of a field stays: check the other rules with ``errors.setdefault``."""
     values: dict[str, str] = {}
     for name, label in labels.items():
         sent = data.getlist(name)
@@ -33,7 +35,12 @@ def post_values(data: QueryDict, labels: Mapping[str, str], errors: dict[str, st
                                       "the form again.") % {"field": label})
             continue
         value = sent[0].strip() if sent else ""
-        if has_control_characters(value):
+        if name in lines:
+            if has_control_characters(value.replace("\r", "").replace("\n", "")):
+                value = "".join(ch for ch in value if ch in "\r\n" or unicodedata.category(ch) != "Cc")
+                errors.setdefault(name, _("%(field)s: remove the control characters (null character, tab or other "
+                                          "invisible character); line breaks are fine.") % {"field": label})
+        elif has_control_characters(value):
             value = "".join(ch for ch in value if unicodedata.category(ch) != "Cc")
             errors.setdefault(name, _("%(field)s: remove the control characters (null character, tab, line break "
                                       "or other invisible character).") % {"field": label})
