@@ -12,11 +12,13 @@ from __future__ import annotations
 import unicodedata
 
 from django.db import transaction
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guichet.common.actor import Actor
 from guichet.common.crypto import blind_index
+from guichet.common.postdata import post_values
 from guichet.journal.services import journal_append
 
 from .models import Household
@@ -62,6 +64,17 @@ def postal_address_clean(value: str) -> str:
                 % {"n": ADDRESS_LINE_MAX, "line": line},
             )
     return "\n".join(lines)
+
+
+def posted_postal_address(data: QueryDict) -> str:
+    """The ``postal_address`` field of a posted form, read once. Raises
+    ``HouseholdError('postal_address', ...)`` when it was sent more than once or holds a control
+    character other than a line break (``postal_address_clean`` checks the rest)."""
+    errors: dict[str, str] = {}
+    value = post_values(data, {"postal_address": _("Postal address")}, errors, lines=("postal_address",))
+    if errors:
+        raise HouseholdError("postal_address", errors["postal_address"])
+    return value["postal_address"]
 
 
 def household_address_set(

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from guichet.catalog.models import Portal
 from guichet.common.actor import Actor
+from guichet.common.postdata import post_values
 from guichet.recovery import gates
 
 from . import households, ical, intake, selectors, services
@@ -53,6 +54,7 @@ from .present import (
 )
 
 MAX_BASKET_ITEMS = 60
+UNIT_CODE_MAX = 50  # ``Unit.code``'s length
 
 
 @dataclass
@@ -143,8 +145,9 @@ def address(request, portal):
     """The family's postal address, printed on its invoices: shown and changed here."""
     family = _family(request, portal)
     if request.method == "POST":
-        value = request.POST.get("postal_address", "")
+        value = ""
         try:
+            value = households.posted_postal_address(request.POST)
             changed = households.household_address_set(
                 household=family.household, postal_address=value, actor=_actor(request))
         except households.HouseholdError as exc:
@@ -220,21 +223,31 @@ def calendar(request, portal):
     return render(request, "bookings/calendar.html", _ctx(family, cal=data, form=form, only=only))
 
 
-def _basket_items(post, family: Family) -> list[dict]:
-    """Items from the calendar's selects named ``item-<child>-<session>`` (value: unit code)."""
-    ids = {c.pk for c in family.children}
-    items = []
-    for key, value in post.items():
-        if not key.startswith("item-") or not value:
+def _basket_items(post, family: Family, errors: dict[str, str]) -> list[dict]:
+    """Items from the calendar's selects named ``item-<child>-<session>`` (value: unit code), each
+    read once: a repeated select, a control character or a value no unit code can be is an error
+    naming the child in ``errors``."""
+    children = {c.pk: c for c in family.children}
+    fields: dict[str, tuple[int, int]] = {}
+    for key in post:
+        if not key.startswith("item-"):
             continue
         try:
             _prefix, child, session = key.split("-")
             child, session = int(child), int(session)
         except ValueError:
             continue
-        if child not in ids:
+        if child not in children:
             raise Http404
-        items.append({"child": child, "session": session, "unit": value[:50]})
+        fields[key] = (child, session)
+    labels = {key: _("Unit for %(child)s") % {"child": children[child].first_name} for key, (child, _s) in fields.items()}
+    values = post_values(post, labels, errors)
+    items = []
+    for key, (child, session) in fields.items():
+        if len(values[key]) > UNIT_CODE_MAX:
+            errors.setdefault(key, _("%(field)s: choose one of the units of the list.") % {"field": labels[key]})
+        if values[key] and key not in errors:
+            items.append({"child": child, "session": session, "unit": values[key]})
     items.sort(key=lambda i: (i["session"], i["child"]))
     return items
 
@@ -244,12 +257,16 @@ def _basket_items(post, family: Family) -> list[dict]:
 def basket_submit(request, portal):
     family = _family(request, portal)
     form = BasketModeForm(request.POST)
-    items = _basket_items(request.POST, family)
+    errors: dict[str, str] = {}
+    items = _basket_items(request.POST, family, errors)
     back = reverse("bookings:calendar", args=[portal])
-    if request.POST.get("back", "").startswith(back):
-        back = request.POST["back"]
-    if not form.is_valid() or not items or len(items) > MAX_BASKET_ITEMS:
-        if not items:
+    posted_back = post_values(request.POST, {"back": _("Page to return to")}, errors)["back"]
+    if posted_back.startswith(back) and "back" not in errors:
+        back = posted_back
+    if errors or not form.is_valid() or not items or len(items) > MAX_BASKET_ITEMS:
+        if errors:
+            error = " ".join(errors.values())
+        elif not items:
             error = _("Choose at least one day: pick a unit in the list for each day you want.")
         elif len(items) > MAX_BASKET_ITEMS:
             error = _("At most %(n)s days in one request.") % {"n": MAX_BASKET_ITEMS}

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 from guichet.catalog.models import Organisation, Portal
 from guichet.common.actor import Actor
 from guichet.common.frdates import format_date_fr
+from guichet.common.postdata import post_values
 
 from . import households, search, selectors, services
 from .forms import AgentBookForm, AgentJustificationForm
@@ -42,6 +43,8 @@ from .models import (
     WaitlistEntry,
 )
 from .present import PARIS, booking_deadline, booking_facts, parse_day
+
+REASON_MAX = 300  # ``Booking.reason``'s length
 
 
 @dataclass
@@ -171,14 +174,23 @@ def household(request, portal, reference):
     return _household_page(request, agent, hh)
 
 
-def _posted_session(agent: Agent, value: str) -> Session | None:
-    """The session an agent's booking form names (a hidden field), among the agent's towns."""
-    try:
-        pk = forms.IntegerField(min_value=1, max_value=2**31 - 1).clean(value)
-    except forms.ValidationError:
-        return None
-    return Session.objects.select_related("activity", "site").filter(
-        organisation__in=agent.organisations, pk=pk).first()
+def _posted_session(agent: Agent, data) -> tuple[Session | None, str]:
+    """The session an agent's booking form names (a hidden field), among the agent's towns; or
+    None and the error naming the field (sent twice, a control character, not one of them)."""
+    errors: dict[str, str] = {}
+    label = _("Session")
+    value = post_values(data, {"session": label}, errors)["session"]
+    session = None
+    if not errors:
+        try:
+            pk = forms.IntegerField(min_value=1, max_value=2**31 - 1).clean(value)
+        except forms.ValidationError:
+            pk = None
+        session = Session.objects.select_related("activity", "site").filter(
+            organisation__in=agent.organisations, pk=pk).first() if pk else None
+    if session is None:
+        errors.setdefault("session", _("%(field)s: choose a day, then one of its sessions.") % {"field": label})
+    return session, errors.get("session", "")
 
 
 @login_required
@@ -186,9 +198,9 @@ def _posted_session(agent: Agent, value: str) -> Session | None:
 def book(request, portal, reference):
     agent = _agent(request, portal)
     hh = _household(agent, reference)
-    session = _posted_session(agent, request.POST.get("session", ""))
+    session, error = _posted_session(agent, request.POST)
     if session is None:
-        return _household_page(request, agent, hh, error=_("Choose a day, then one of its sessions."), status=400)
+        return _household_page(request, agent, hh, error=error, status=400)
     if not agent.may_site(session.site_id):
         raise PermissionDenied
     children = list(Child.objects.filter(household=hh).order_by("birth_date", "pk"))
@@ -217,7 +229,7 @@ def address(request, portal, reference):
     hh = _household(agent, reference)
     try:
         changed = households.household_address_set(
-            household=hh, postal_address=request.POST.get("postal_address", ""), actor=_actor(request))
+            household=hh, postal_address=households.posted_postal_address(request.POST), actor=_actor(request))
     except households.HouseholdError as exc:
         return _household_page(request, agent, hh, error=exc.message, status=400)
     if changed:
@@ -240,10 +252,15 @@ def _agent_booking(agent: Agent, pk: int) -> Booking:
 def cancel(request, portal, pk):
     agent = _agent(request, portal)
     booking = _agent_booking(agent, pk)
+    errors: dict[str, str] = {}
+    label = _("Reason for cancelling")
+    reason = post_values(request.POST, {"reason": label}, errors)["reason"]
+    if len(reason) > REASON_MAX:
+        errors.setdefault("reason", _("%(field)s: at most %(n)s characters; shorten it.") % {"field": label, "n": REASON_MAX})
+    if errors:
+        return _household_page(request, agent, booking.household, error=errors["reason"], status=400)
     try:
-        services.booking_cancel(
-            booking=booking, actor=_actor(request), now=timezone.now(), reason=request.POST.get("reason", "").strip()[:300]
-        )
+        services.booking_cancel(booking=booking, actor=_actor(request), now=timezone.now(), reason=reason)
     except services.BookingError as exc:
         return _household_page(request, agent, booking.household, error=exc.message, status=400)
     messages.success(request, _("Booking cancelled."))
@@ -274,13 +291,30 @@ def justification(request, portal, pk):
 # --- Attendance --------------------------------------------------------------------------------
 
 
+def _attendance_place(request, sites: list[Site], errors: dict[str, str]) -> tuple[Site | None, dt.date]:
+    """The site and day of the attendance page: from the query string, or from the posted form,
+    whose fields are read once (errors name them; the page then shows the first site, today)."""
+    if request.method != "POST":
+        day = parse_day(request.GET.get("date", "")) or _today()
+        site = next((s for s in sites if str(s.pk) == request.GET.get("site", "")), sites[0] if sites else None)
+        return site, day
+    labels = {"site": _("Site"), "date": _("Day")}
+    posted = post_values(request.POST, labels, errors)
+    day = parse_day(posted["date"])
+    if day is None:
+        errors.setdefault("date", _("%(field)s: enter the day as a date, for example 2024-12-04.") % {"field": labels["date"]})
+    site = next((s for s in sites if str(s.pk) == posted["site"]), None)
+    if site is None:
+        errors.setdefault("site", _("%(field)s: choose one of your sites.") % {"field": labels["site"]})
+    return site or (sites[0] if sites else None), day or _today()
+
+
 @login_required
 def attendance(request, portal):
     agent = _agent(request, portal)
     sites = list(agent.sites())
-    source = request.POST if request.method == "POST" else request.GET
-    day = parse_day(source.get("date", "")) or _today()
-    site = next((s for s in sites if str(s.pk) == source.get("site", "")), sites[0] if sites else None)
+    errors: dict[str, str] = {}
+    site, day = _attendance_place(request, sites, errors)
     bookings = []
     if site is not None:
         bookings = list(
@@ -289,23 +323,28 @@ def attendance(request, portal):
             .order_by("session__activity__position", "child__first_name", "pk")
         )
     saved = 0
-    error = None
-    if request.method == "POST" and site is not None:
+    if request.method == "POST" and not errors:
+        labels = {f"present-{b.pk}": _("Attendance of %(child)s") % {"child": b.child.first_name} for b in bookings}
+        posted = post_values(request.POST, labels, errors)
+        for name, value in posted.items():
+            if value not in ("", "1", "0"):
+                errors.setdefault(name, _("%(field)s: choose present or absent.") % {"field": labels[name]})
         now = timezone.now()
-        for b in bookings:
-            value = request.POST.get(f"present-{b.pk}")
-            if value not in ("1", "0"):
+        for b in bookings if not errors else []:
+            value = posted[f"present-{b.pk}"]
+            if not value:
                 continue
             try:
                 services.attendance_record(booking=b, present=value == "1", actor=_actor(request), now=now)
                 saved += 1
             except services.BookingError as exc:
-                error = exc.message
-        if error is None:
+                errors[f"present-{b.pk}"] = exc.message
+        if not errors:
             messages.success(request, _("Attendance saved (%(n)s children).") % {"n": saved})
             return redirect(reverse("bookings:agent-attendance", args=[portal]) + f"?site={site.pk}&date={day:%Y-%m-%d}")
     marks = dict(Attendance.objects.filter(booking__in=bookings).values_list("booking_id", "present"))
     rows = [{"booking": b, "present": marks.get(b.pk)} for b in bookings]
+    error = " ".join(errors.values()) or None
     return render(request, "bookings/agent/attendance.html", _ctx(
         agent, sites=sites, site=site, day=day, rows=rows, error=error,
         present_count=sum(1 for r in rows if r["present"] is True),
