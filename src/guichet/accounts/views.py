@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from guichet.catalog.models import Organisation
 from guichet.common.actor import Actor
+from guichet.common.postdata import post_values
 
 from . import twofactor
 from .forms import CodeForm, SetupCodeForm
@@ -26,8 +27,11 @@ from .models import StaffRole
 from .selectors import is_staff_member, roles_of
 
 
-def _next(request, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
+def _next(request, default: str, errors: dict[str, str]) -> str:
+    """Where to go once signed in: ``next`` (posted, else in the query string) on this site, else
+    ``default``. A ``next`` posted twice or holding a control character is an error in ``errors``."""
+    posted = post_values(request.POST, {"next": gettext("Page to open after signing in")}, errors)["next"]
+    target = "" if errors else posted or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
         return target
     return default
@@ -99,12 +103,15 @@ def two_factor(request):
     user = request.user
     if not user.is_authenticated:
         return redirect(f"{reverse('accounts:login')}?next={request.get_full_path()}")
-    target = _next(request, reverse("accounts:after-login"))
+    refused: dict[str, str] = {}
+    target = _next(request, reverse("accounts:after-login"), refused)
     if user.is_verified():
         return HttpResponseRedirect(target)
     if not twofactor.has_second_factor(user):
         return redirect(f"{reverse('accounts:two-factor-setup')}?next={target}")
     form = CodeForm(request.POST or None)
+    for message in refused.values():  # nothing is checked: a recovery code is not used up
+        form.add_error(None, message)
     if request.method == "POST" and form.is_valid():
         device = twofactor.second_factor_check(user=user, code=form.cleaned_data["code"],
                                                actor=Actor.for_user(user))
@@ -132,12 +139,15 @@ def two_factor_setup(request):
     user = request.user
     if not user.is_authenticated:
         return redirect(f"{reverse('accounts:login')}?next={request.get_full_path()}")
-    target = _next(request, reverse("accounts:after-login"))
+    refused: dict[str, str] = {}
+    target = _next(request, reverse("accounts:after-login"), refused)
     if twofactor.has_second_factor(user) and not user.is_verified():
         # Replacing an authenticator needs the current one: no takeover with a password alone.
         return redirect(f"{reverse('accounts:two-factor')}?next={target}")
     device = twofactor.pending_totp(user)
     form = SetupCodeForm(request.POST or None)
+    for message in refused.values():
+        form.add_error(None, message)
     if request.method == "POST" and form.is_valid():
         codes = twofactor.totp_confirm(user=user, device=device, code=form.cleaned_data["code"],
                                        actor=Actor.for_user(user))

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from guichet.bookings.models import Guardian, Household
 from guichet.catalog.models import Portal
+from guichet.common.postdata import post_values
 
 from . import personal_data
 from .access import record_access
@@ -84,8 +85,18 @@ def staff_erasure(request, portal, pk):
     req = get_object_or_404(ErasureRequest, pk=pk, organisation_id__in=org_ids)
     household = Household.objects.filter(pk=req.household_id).first()
     error = None
-    if request.method == "POST" and request.POST.get("action") == "erase":
-        if request.POST.get("confirm") != "yes":
+    if request.method == "POST":
+        errors: dict[str, str] = {}
+        posted = post_values(request.POST, {"action": _("Action"), "confirm": _("Confirmation")}, errors)
+        action = posted["action"] or "answer"  # the "mark as answered" button
+        if action not in ("erase", "answer"):
+            errors.setdefault("action", _("%(field)s: unknown; use one of the page's buttons.") % {"field": _("Action")})
+        if errors:
+            error = " ".join(errors.values())
+        elif action == "answer":
+            personal_data.erasure_answer(request_id=req.pk, organisation_ids=org_ids, user=request.user)
+            return redirect("accounts:staff-erasure", p.slug, req.pk)
+        elif posted["confirm"] != "yes":
             error = _("Tick the box to confirm the erasure: it cannot be undone.")
         else:
             try:
@@ -95,9 +106,6 @@ def staff_erasure(request, portal, pk):
             else:
                 messages.success(request, _("The family file's personal data has been erased; tell the family."))
                 return redirect("accounts:staff-erasure", p.slug, req.pk)
-    elif request.method == "POST":
-        personal_data.erasure_answer(request_id=req.pk, organisation_ids=org_ids, user=request.user)
-        return redirect("accounts:staff-erasure", p.slug, req.pk)
     assessment = []
     if household is not None:
         record_access(user=request.user, household=household, what="accounts.erasure")
