@@ -41,6 +41,7 @@ from guichet.catalog import services as catalog_services
 from guichet.catalog.models import Portal, Procedure, Service
 from guichet.common.actor import Actor
 from guichet.common.frdates import format_date_fr
+from guichet.common.postdata import post_values
 
 from . import services
 from .forms import FORMS, NEEDS_INCIDENT, EditContext, IncidentForm
@@ -384,23 +385,27 @@ def changeset(request, portal, pk):
     cs = get_object_or_404(ChangeSet.objects.select_related("author", "decided_by"), portal=p, pk=pk)
     errors: list[str] = []
     if request.method == "POST":
-        action = request.POST.get("action")
         if cs.status == ChangeSet.Status.DRAFT and cs.author_id != request.user.pk:
             raise Forbidden  # a draft is its author's until submitted
+        refused: dict[str, str] = {}
+        action = post_values(request.POST, {"action": _("Action")}, refused)["action"]
         actor, now = Actor.for_user(request.user), timezone.now()
         try:
-            if action in ("publish", "approve"):
+            if refused:
+                errors.append(refused["action"])
+            elif action in ("publish", "approve"):
                 cs = services.changeset_publish(changeset=cs, user=request.user, actor=actor, now=now)
                 if cs.status == ChangeSet.Status.PUBLISHED:
                     messages.success(request, _("Published. The public page shows it now."))
                     return redirect(reverse("status:manage-portal", args=[p.slug]))
                 messages.success(request, _("Submitted. Another editor must approve it before it is published."))
                 return redirect(reverse("status:manage-changeset", args=[p.slug, cs.pk]))
-            if action in ("reject", "discard"):
+            elif action in ("reject", "discard"):
                 cs = services.changeset_reject(changeset=cs, user=request.user, actor=actor, now=now)
                 messages.info(request, _("Rejected.") if cs.status == ChangeSet.Status.REJECTED else _("Draft discarded."))
                 return redirect(reverse("status:manage-portal", args=[p.slug]))
-            errors.append(_("Unknown action."))
+            else:
+                errors.append(_("%(field)s: unknown; use one of the page's buttons.") % {"field": _("Action")})
         except services.PermissionDenied:
             errors.append(_("Your role does not cover every part of this change."))
         except OperationsInvalid as e:
