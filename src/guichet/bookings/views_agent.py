@@ -329,11 +329,9 @@ def attendance(request, portal):
         for name, value in posted.items():
             if value not in ("", "1", "0"):
                 errors.setdefault(name, _("%(field)s: choose present or absent.") % {"field": labels[name]})
+        to_record = [] if errors else [(b, posted[f"present-{b.pk}"]) for b in bookings if posted[f"present-{b.pk}"]]
         now = timezone.now()
-        for b in bookings if not errors else []:
-            value = posted[f"present-{b.pk}"]
-            if not value:
-                continue
+        for b, value in to_record:  # none when a field was refused
             try:
                 services.attendance_record(booking=b, present=value == "1", actor=_actor(request), now=now)
                 saved += 1
