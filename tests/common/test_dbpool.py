@@ -32,10 +32,10 @@ def small_pool():
         settings_dict["CONN_MAX_AGE"], settings_dict["OPTIONS"] = saved
 
 
-def _waiters(release) -> list[BaseException]:
-    """``WAITERS`` threads each read, then wait for all the others (as a request waits for the
+def _waiters(release, threads: int = WAITERS) -> list[BaseException]:
+    """``threads`` threads each read, then wait for all the others (as a request waits for the
     receipt thread or the drainer), then read again."""
-    barrier = threading.Barrier(WAITERS, timeout=8)
+    barrier = threading.Barrier(threads, timeout=8)
     errors: list[BaseException] = []
 
     def request():
@@ -52,10 +52,10 @@ def _waiters(release) -> list[BaseException]:
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=request) for _ in range(WAITERS)]
-    for t in threads:
+    started = [threading.Thread(target=request) for _ in range(threads)]
+    for t in started:
         t.start()
-    for t in threads:
+    for t in started:
         t.join(20)
     return errors
 

@@ -260,13 +260,10 @@ class _PgIntake(_Drainer):
     # --- the thread ---
 
     def _connect(self):
-        # Its own connection, outside any pool, with keepalives: a leader whose network died
-        # must lose its lock (and a standby take over) in about a minute, not hours.
-        conn = connection.get_new_connection({
-            **connection.get_connection_params(),
-            "keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 5, "keepalives_count": 4,
-        })
-        conn.autocommit = True
+        # Its own connection, with keepalives: a leader whose network died must lose its lock
+        # (and a standby take over) in about a minute, not hours. Outside any pool
+        # (``_own_connection``).
+        conn = _own_connection(keepalives=1, keepalives_idle=20, keepalives_interval=5, keepalives_count=4)
         if self.service:
             conn.execute("SELECT pg_advisory_lock(%s, %s)", SERVICE_LOCK)  # never contended for long
         else:
@@ -331,6 +328,8 @@ class _PgIntake(_Drainer):
             self._uptos.append(upto)  # the highest basket the round may have answered (None: any)
 
     def _listen(self, timeout: float) -> None:
+        if timeout:
+            dbpool.release()  # a listening drainer holds none of the pool's connections
         self._uptos: list[int | None] = []
         for notify in self.conn.notifies(timeout=timeout, stop_after=1):
             self._heard(notify)
@@ -430,6 +429,15 @@ class _PgIntake(_Drainer):
         self._run()
 
 
+def _own_connection(**params):
+    """A connection in autocommit mode, opened for the caller alone: never one of the pool's
+    (``GUICHET_DB_POOL``), from which Django's ``get_new_connection`` would take it for good,
+    without ``params`` and, once closed, without giving it back."""
+    conn = connection.Database.connect(**{**connection.get_connection_params(), **params})
+    conn.autocommit = True
+    return conn
+
+
 _drainer_lock = threading.Lock()
 _drainer: _Drainer | None = None
 _inline_lock = threading.Lock()
@@ -465,8 +473,7 @@ def stop(timeout: float = 5.0) -> None:
         intake.cond.notify_all()
     if isinstance(intake, _PgIntake):  # wake it from its LISTEN (autocommit: delivered now)
         with contextlib.suppress(Exception):
-            waker = connection.get_new_connection(connection.get_connection_params())
-            waker.autocommit = True
+            waker = _own_connection()
             waker.execute("SELECT pg_notify(%s, %s)", [ANSWERED_CHANNEL, "0 0 0 0"])
             waker.close()
     if intake.thread is not threading.current_thread():
