@@ -52,6 +52,13 @@ def _account_id(value):
         return None
 
 
+def _with_account(obj, data):
+    """The session row ``obj`` to save, with the account its ``data`` names beside it."""
+    pk = _account_id(data.get(SESSION_KEY))
+    obj.user_id = pk if isinstance(pk, int) and -(2**63) <= pk < 2**63 else None
+    return obj
+
+
 class SessionStore(DatabaseSessionStore):
     preloaded_user = _NOT_READ
 
@@ -62,10 +69,10 @@ class SessionStore(DatabaseSessionStore):
         return UserSession
 
     def create_model_instance(self, data):
-        obj = super().create_model_instance(data)
-        pk = _account_id(data.get(SESSION_KEY))
-        obj.user_id = pk if isinstance(pk, int) and -(2**63) <= pk < 2**63 else None
-        return obj
+        return _with_account(super().create_model_instance(data), data)
+
+    async def acreate_model_instance(self, data):
+        return _with_account(await super().acreate_model_instance(data), data)
 
     def _sql(self, alias: str, connection) -> tuple[str, list]:
         cached = _SQL.get(alias)
