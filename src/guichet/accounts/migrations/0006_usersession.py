@@ -5,6 +5,9 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+BATCH = 1000
+
+
 def copy_sessions(apps, schema_editor):
     """Nobody is signed out by the upgrade: every unexpired session moves to the new table, with
     the account its data names."""
@@ -13,9 +16,10 @@ def copy_sessions(apps, schema_editor):
 
     old = apps.get_model("sessions", "Session")
     new = apps.get_model("accounts", "UserSession")
+    alias = schema_editor.connection.alias
     decoder = SessionStore()
     rows = []
-    for s in old.objects.using(schema_editor.connection.alias).filter(expire_date__gt=timezone.now()).iterator():
+    for s in old.objects.using(alias).filter(expire_date__gt=timezone.now()).iterator(chunk_size=BATCH):
         user_id = decoder.decode(s.session_data).get("_auth_user_id")  # {} if it does not decode
         try:
             user_id = int(user_id) if user_id is not None else None
@@ -23,7 +27,10 @@ def copy_sessions(apps, schema_editor):
             user_id = None
         rows.append(new(session_key=s.session_key, session_data=s.session_data, expire_date=s.expire_date,
                         user_id=user_id))
-    new.objects.using(schema_editor.connection.alias).bulk_create(rows, batch_size=1000)
+        if len(rows) == BATCH:  # a batch at a time: the memory needed does not grow with the table
+            new.objects.using(alias).bulk_create(rows)
+            rows = []
+    new.objects.using(alias).bulk_create(rows)
 
 
 class Migration(migrations.Migration):
