@@ -24,4 +24,23 @@ def _require_field_key() -> None:
         raise SystemExit(3) from None
 
 
+
+def _require_pool_under_gevent() -> None:
+    """gevent workers (docs/operations.md) run each request in a greenlet of its own, and each
+    greenlet has a database connection of its own: without a pool every request would open one
+    (and ``CONN_MAX_AGE`` keep it), and an opening rush would exhaust PostgreSQL's connections."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return
+    from django.db import connection
+
+    if connection.vendor == "postgresql" and getattr(connection, "pool", None) is None:
+        sys.stderr.write(
+            "guichet: cannot start: gevent workers need a connection pool on PostgreSQL: set GUICHET_DB_POOL "
+            "(connections per process, e.g. 20; docs/operations.md).\n"
+        )
+        raise SystemExit(3)
+
+
 _require_field_key()
+_require_pool_under_gevent()
