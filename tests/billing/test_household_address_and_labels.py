@@ -1,7 +1,12 @@
-"""Finance sees a family's postal address (or that there is none) on its account page, and that
-reading is recorded; invoice lines name the activity and unit in the reader's language."""
+"""Finance sees a family's postal address (or that there is none) on its account page and on each
+of its invoices, and that reading is recorded; the family sees the address its invoice is sent
+to; the address never reaches the logs. Invoice lines name the activity and unit in the reader's
+language."""
 
 from __future__ import annotations
+
+import logging
+import re
 
 import pytest
 from django.urls import reverse
@@ -18,6 +23,8 @@ from .outputs_data import billed_town, parent_of, staff
 pytestmark = pytest.mark.django_db
 
 ADDRESS = "12 rue de la Paix\n44600 Saint-Nazaire"
+AWKWARD = "12 rue de la Paix\nBât. B <2e étage>\n44600 Saint-Nazaire"
+PRINTED = "12 rue de la Paix<br>Bât. B &lt;2e étage&gt;<br>44600 Saint-Nazaire"  # escaped, one line each
 
 
 @pytest.fixture(autouse=True)
@@ -37,14 +44,30 @@ def town():
     b.finance = staff(b.org, "compta@ville.example", "finance")
     b.counter = staff(b.org, "guichet@ville.example", "counter")
     b.url = reverse("billing:staff-household", args=[b.org.portal.slug, b.org.slug, b.household.reference])
+    b.invoice_url = reverse("billing:staff-invoice", args=[b.org.portal.slug, b.org.slug, b.invoice.pk])
     return b
+
+
+def family_invoice_url(town) -> str:
+    """In the active language (the URL carries its prefix)."""
+    return reverse("billing:family-invoice", args=[town.org.portal.slug, town.invoice.pk])
+
+
+def address_section(page: str) -> str:
+    """The "Postal address" section of a page, or "" when it has none."""
+    m = re.search(r'<section[^>]*aria-labelledby="h-address">(.*?)</section>', page, re.S)
+    return m.group(1) if m else ""
+
+
+def _mentions_address(records) -> list:
+    return [rec for rec in records if "Paix" in rec.getMessage() or "44600" in rec.getMessage()]
 
 
 def _accesses(town):
     return list(RecordAccess.objects.filter(household_id=town.household.pk).values_list("user", "what"))
 
 
-# --- the postal address on the staff account page --------------------------------------------------
+# --- the postal address on the staff account page ----------------------------------------------------
 
 
 def test_finance_sees_the_address_as_printed_and_the_reading_is_recorded(client, town):
@@ -69,26 +92,85 @@ def test_no_address_is_said_in_words(client, town):
     assert "Aucune adresse enregistrée — les factures ne peuvent pas être envoyées par la poste." in page
 
 
-def test_the_page_sent_back_with_a_form_error_shows_it_and_writes_nothing(client, town):
-    Household.objects.filter(pk=town.household.pk).update(postal_address=ADDRESS)
+@pytest.mark.parametrize("page, form, what", [
+    ("url", "staff-deposit", "billing.household"), ("invoice_url", "staff-invoice-payment", "billing.invoice")])
+def test_the_page_sent_back_with_a_form_error_shows_the_address_and_writes_nothing(client, town, page, form, what):
+    Household.objects.filter(pk=town.household.pk).update(postal_address=AWKWARD)
     client.force_login(town.counter)
-    assert client.get(town.url).status_code == 200  # the opening: recorded
+    assert client.get(getattr(town, page)).status_code == 200  # the opening: recorded
     entries = Entry.objects.count()
-    deposit = reverse("billing:staff-deposit", args=[town.org.portal.slug, town.org.slug, town.household.reference])
-    r = client.post(deposit, {"amount": "abc", "method": "cash", "key": "k-1"})
-    assert r.status_code == 400 and "44600 Saint-Nazaire" in text(r)
+    target = town.household.reference if form == "staff-deposit" else town.invoice.pk
+    r = client.post(reverse(f"billing:{form}", args=[town.org.portal.slug, town.org.slug, target]),
+                    {"amount": "abc", "method": "cash", "key": "k-1"})
+    assert r.status_code == 400 and PRINTED in address_section(text(r))
     # A refused post changes nothing, the journal included (tests/test_bad_input_views.py).
-    assert _accesses(town) == [(town.counter.pk, "billing.household")] and Entry.objects.count() == entries
+    assert _accesses(town) == [(town.counter.pk, what)] and Entry.objects.count() == entries
 
 
-def test_a_refused_opening_records_nothing_and_shows_no_address(client, town):
+@pytest.mark.parametrize("page", ["url", "invoice_url"])
+def test_a_refused_opening_records_nothing_and_shows_no_address(client, town, page):
     Household.objects.filter(pk=town.household.pk).update(postal_address=ADDRESS)
     other = billed_town("autre", ref="F002")
     outsider = staff(other.org, "compta@autre.example", "finance")
     client.force_login(outsider)
-    r = client.get(town.url)
+    r = client.get(getattr(town, page))
     assert r.status_code in (403, 404) and "Saint-Nazaire" not in text(r)
     assert _accesses(town) == []
+
+
+# --- the postal address on the staff invoice page ----------------------------------------------------
+
+
+def test_finance_sees_the_address_the_invoice_is_sent_to_and_the_reading_is_recorded(client, town, caplog):
+    Household.objects.filter(pk=town.household.pk).update(postal_address=AWKWARD)
+    client.force_login(town.finance)
+    with caplog.at_level(logging.DEBUG):
+        r = client.get(town.invoice_url)
+    assert r.status_code == 200
+    section = address_section(text(r))
+    assert "As printed on the family's invoices and credit notes:" in section
+    assert f"{town.household.display_name}<br>{PRINTED}" in section  # escaped, one line each
+    assert "cannot be posted" not in section
+    assert _accesses(town) == [(town.finance.pk, "billing.invoice")]
+    entry = Entry.objects.filter(operation="accounts.record.access").last()
+    assert entry.details["household"] == town.household.pk and "Paix" not in str(entry.details)
+    assert not _mentions_address(caplog.records)
+
+
+def test_no_address_on_the_invoice_page_is_said_in_words(client, town):
+    client.force_login(town.counter)
+    section = address_section(text(client.get(town.invoice_url)))
+    assert "No address on file — invoices cannot be posted." in section
+    assert "Invoices are printed with the name only" in section
+    with translation.override("fr"):
+        page = text(client.get(reverse("billing:staff-invoice", args=[
+            town.org.portal.slug, town.org.slug, town.invoice.pk])))
+    assert "Aucune adresse enregistrée — les factures ne peuvent pas être envoyées par la poste." in address_section(page)
+
+
+# --- the postal address on the family's invoice page -------------------------------------------------
+
+
+def test_the_family_sees_the_address_its_invoice_is_sent_to(client, town, caplog):
+    Household.objects.filter(pk=town.household.pk).update(postal_address=AWKWARD)
+    client.force_login(parent_of(town.household, "parent@example.org"))
+    with caplog.at_level(logging.DEBUG):
+        section = address_section(text(client.get(family_invoice_url(town))))
+    assert "The invoice is addressed to:" in section
+    assert f"{town.household.display_name}<br>{PRINTED}" in section
+    assert "Change the address" in section and reverse("bookings:address", args=[town.org.portal.slug]) in section
+    assert not _mentions_address(caplog.records)
+    assert _accesses(town) == []  # a family's own visits are not recorded
+    with translation.override("fr"):
+        section = address_section(text(client.get(family_invoice_url(town))))
+    assert "La facture est adressée à :" in section and PRINTED in section
+
+
+def test_a_family_without_an_address_is_told_and_offered_to_add_one(client, town):
+    client.force_login(parent_of(town.household, "parent@example.org"))
+    section = address_section(text(client.get(family_invoice_url(town))))
+    assert "No postal address yet: your invoices are printed without one." in section
+    assert "Add an address" in section and "<address" not in section
 
 
 # --- invoice line labels in the reader's language ----------------------------------------------------

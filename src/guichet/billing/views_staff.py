@@ -292,8 +292,11 @@ def _invoice_ctx(staff: Staff, inv: Invoice, **extra) -> dict:
 
 @login_required
 def invoice(request, portal, organisation, pk):
+    """One invoice or credit note with the family's postal address: each opening is recorded as
+    an access to the family's record (a payment form sent back with errors is not a new one)."""
     staff = _staff(request, portal, organisation)
     inv = _invoice(staff, pk)
+    record_access(user=request.user, household=inv.household, what="billing.invoice")
     return render(request, "billing/staff/invoice.html", _invoice_ctx(staff, inv))
 
 
