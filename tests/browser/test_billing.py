@@ -1,6 +1,7 @@
-"""Billing in a browser: a parent on a phone reads an invoice and downloads its PDF; a counter
-agent records a cash deposit and gets a receipt; finance starts a run, sees it ready and issues
-it. axe checks the pages."""
+"""Billing in a browser: a parent on a phone reads an invoice, the address it is sent to, and
+downloads its PDF; finance reads the same invoice and address on a phone; a counter agent records
+a cash deposit and gets a receipt; finance starts a run, sees it ready and issues it. axe checks
+the pages."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.contrib.auth import get_user_model
 
 from guichet.accounts.models import StaffRole
 from guichet.billing.models import InvoiceRun, Payment
-from guichet.bookings.models import Guardian
+from guichet.bookings.models import Activity, Guardian, Household, Unit
 from tests.accounts.helpers import enrolled_device
 from tests.billing.outputs_data import NOW, billed_town
 from tests.browser.test_family import login
@@ -31,6 +32,9 @@ def town(settings, tmp_path):
         u = User.objects.create_user(name, password="correct horse battery")
         StaffRole.objects.create(user=u, organisation=b.org, kind=kind, granted_at=NOW)
         enrolled_device(u)
+    # The names a town really gives (the demo's): long lines that a phone must fit.
+    Activity.objects.filter(pk=b.acts["mercredis"].pk).update(name="Accueil périscolaire et restauration")
+    Unit.objects.filter(activity=b.acts["mercredis"], code="journee").update(name="Journée complète")
     return b
 
 
@@ -42,10 +46,31 @@ def test_a_parent_reads_an_invoice_on_a_phone(live_server, phone, axe, town):
     page.get_by_role("link", name=town.invoice.number).first.click()
     page.wait_for_load_state()
     assert "36,00" in page.content() and "18,00" in page.content()
+    assert_fits_the_phone(page)
+    assert page.get_by_role("heading", name="Adresse postale").is_visible()
+    assert "Pas encore d’adresse postale" in page.locator("section[aria-labelledby=h-address]").inner_text()
     axe(page)
     with page.expect_download() as download:
         page.get_by_role("link", name="PDF").first.click()
     assert download.value.suggested_filename == f"{town.invoice.number}.pdf"
+
+
+def assert_fits_the_phone(page):
+    """No sideways scrolling of the page, and the invoice lines' amounts are not cut off."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    lines = page.locator(".bi-scroll:has(.bi-lines)")
+    assert lines.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the invoice lines are wider than the phone"
+
+
+def test_finance_reads_an_invoice_and_the_address_it_is_sent_to_on_a_phone(live_server, phone, axe, town):
+    Household.objects.filter(pk=town.household.pk).update(postal_address="12 rue de la Paix\n44600 Saint-Nazaire")
+    page, base = phone, live_server.url
+    login(page, base, "compta", f"/manage/billing/{town.org.portal.slug}/{town.org.slug}/invoices/{town.invoice.pk}/")
+    assert town.invoice.number in page.get_by_role("heading", level=1).inner_text()
+    assert_fits_the_phone(page)
+    address = page.locator("address")
+    assert address.is_visible() and address.inner_text().splitlines()[1:] == ["12 rue de la Paix", "44600 Saint-Nazaire"]
+    axe(page)
 
 
 def test_a_counter_agent_records_a_cash_deposit(live_server, desktop, axe, town):
