@@ -178,8 +178,8 @@ def test_a_connection_pool_on_demand(tmp_path):
     assert got == [{"min_size": 2, "max_size": 20, "timeout": 10}, 0]
 
 
-@pytest.mark.parametrize("value", ["many", "0", "-3", "2.5", "100000"])
+@pytest.mark.parametrize("value", ["many", "0", "2", "-3", "2.5", "100000"])
 def test_a_bad_pool_size_is_refused_by_name(tmp_path, value):
     r = run("import guichet.settings", tmp_path, DEBUG="1", DATABASE_URL=PG, GUICHET_DB_POOL=value)
     assert r.returncode != 0
-    assert f"GUICHET_DB_POOL must be a number of connections per process, 1 to 1000 (got {value!r})" in r.stderr
+    assert f"GUICHET_DB_POOL must be a number of connections per process, 3 to 1000 (got {value!r})" in r.stderr

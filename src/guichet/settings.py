@@ -160,12 +160,13 @@ else:
         # that a process can keep many more requests waiting than it has connections (the
         # gevent workers of docs/operations.md, "Booking under load").
         _pool = os.environ["GUICHET_DB_POOL"].strip()
-        if not _pool.isdigit() or not 1 <= int(_pool) <= 1000:
+        # At least 3: a process's receipt and drainer threads take theirs from it too.
+        if not _pool.isdigit() or not 3 <= int(_pool) <= 1000:
             raise ImproperlyConfigured(
-                f"GUICHET_DB_POOL must be a number of connections per process, 1 to 1000 (got {_pool!r})"
+                f"GUICHET_DB_POOL must be a number of connections per process, 3 to 1000 (got {_pool!r})"
             )
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-        _pg_options["pool"] = {"min_size": min(2, int(_pool)), "max_size": int(_pool), "timeout": 10}
+        _pg_options["pool"] = {"min_size": 2, "max_size": int(_pool), "timeout": 10}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------------
