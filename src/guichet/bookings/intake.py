@@ -180,11 +180,16 @@ class _Drainer:
 
     # --- drainer side ---
 
-    def _notify_answered(self, answered: list[int] | None = None, *, upto: int | None = None) -> None:
+    def _notify_answered(self, answered: list[int] | None = None, *, upto: int | None = None,
+                         only: int | None = None) -> None:
         """Wakes the requests of this process whose basket is answered (one query for all of
-        them). ``upto``: only baskets up to that primary key can have been (a round's last)."""
+        them). ``upto``: only baskets up to that primary key can have been (a round's last).
+        ``only``: that basket alone (a request that starts waiting after its answer was heard)."""
         with self.cond:
-            waiting = [pk for pk in self.waiters if upto is None or pk <= upto]
+            if only is not None:
+                waiting = [only] if only in self.waiters else []
+            else:
+                waiting = [pk for pk in self.waiters if upto is None or pk <= upto]
         if not waiting:
             return
         done = Basket.objects.filter(pk__in=waiting, status=Basket.Status.DONE).values_list(
@@ -255,7 +260,9 @@ class _PgIntake(_Drainer):
     def _registered(self, basket: Basket) -> None:
         # Answered before this request started to wait (its NOTIFY came first): read it now.
         if _Pace.answered(basket):
-            self._notify_answered(upto=basket.pk)
+            # Its own answer only: the others waiting here were woken by the rounds they heard of
+            # (reading them all for each late request cost a query of every waiting basket each).
+            self._notify_answered(only=basket.pk)
 
     # --- the thread ---
 
