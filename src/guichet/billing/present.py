@@ -306,7 +306,8 @@ def _allocation_label(a: Allocation) -> str:
 def period_label(first: dt.date, last: dt.date) -> str:
     if first == last:
         return month_label(first)
-    return _("%(first)s to %(last)s") % {"first": month_label(first), "last": month_label(last)}
+    # Its own context: French says "septembre à octobre" for months, "lundi au vendredi" for days.
+    return pgettext("months", "%(first)s to %(last)s") % {"first": month_label(first), "last": month_label(last)}
 
 
 def invoice_doc(invoice: Invoice) -> InvoiceDoc:
