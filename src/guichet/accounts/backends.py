@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
-from django.core.exceptions import ValidationError
 
 from guichet.common.fastread import read_one
 
-from .sessions import current_session
+from .sessions import account_pk, current_session
 
 
 def _by_pk(qn, columns: str) -> str:
@@ -28,11 +27,8 @@ def _by_pk(qn, columns: str) -> str:
 class ModelBackend(DjangoModelBackend):
     def get_user(self, user_id):
         model = get_user_model()
-        try:
-            pk = model._meta.pk.to_python(user_id)
-        except ValidationError:  # a session naming no valid id signs nobody in
-            return None
-        if isinstance(pk, int) and not -(2**63) <= pk < 2**63:
+        pk = account_pk(user_id)
+        if pk is None:  # a session naming no valid id signs nobody in
             return None
         session = current_session.get()
         user = session.preloaded(pk) if session is not None else None

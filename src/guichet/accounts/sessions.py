@@ -24,12 +24,13 @@ import contextvars
 
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.utils import timezone
 
 from guichet.common.fastread import instance, select_list
 
-_SQL: dict[str, tuple[str, list]] = {}
+_SQL: dict[str, tuple[str, list, int]] = {}
 _NOT_READ = object()
 
 # The session store of the request whose user is being read (``middleware``), for the backend.
@@ -44,18 +45,20 @@ class _Row:
         self.session_data = session_data
 
 
-def _account_id(value):
-    """The account's primary key named by the session's data, or None."""
+def account_pk(value):
+    """The account's primary key that ``value`` (a session's ``_auth_user_id``) names, or None
+    when it names none: not a valid id, or out of the database's range."""
     try:
-        return get_user_model()._meta.pk.to_python(value) if value is not None else None
-    except Exception:  # noqa: BLE001 - a session naming no valid id signs nobody in
+        pk = get_user_model()._meta.pk.to_python(value)
+    except ValidationError:
         return None
+    return None if isinstance(pk, int) and not -(2**63) <= pk < 2**63 else pk
 
 
 def _with_account(obj, data):
     """The session row ``obj`` to save, with the account its ``data`` names beside it."""
-    pk = _account_id(data.get(SESSION_KEY))
-    obj.user_id = pk if isinstance(pk, int) and -(2**63) <= pk < 2**63 else None
+    pk = account_pk(data.get(SESSION_KEY))
+    obj.user_id = pk if isinstance(pk, int) else None
     return obj
 
 
@@ -74,7 +77,8 @@ class SessionStore(DatabaseSessionStore):
     async def acreate_model_instance(self, data):
         return _with_account(await super().acreate_model_instance(data), data)
 
-    def _sql(self, alias: str, connection) -> tuple[str, list]:
+    def _sql(self, alias: str, connection) -> tuple[str, list, int]:
+        """The statement, the account's conversions and where the account's id is in its row."""
         cached = _SQL.get(alias)
         if cached is None:
             session, user = self.model._meta, get_user_model()._meta
@@ -88,13 +92,14 @@ class SessionStore(DatabaseSessionStore):
                 f"WHERE s.{qn(session.get_field('session_key').column)} = %s",
                 f"AND s.{qn(session.get_field('expire_date').column)} > %s",
             ])
-            cached = _SQL[alias] = (sql, conversions)
+            pk_index = [c[0] for c in conversions].index(user.pk.attname)
+            cached = _SQL[alias] = (sql, conversions, pk_index)
         return cached
 
     def _get_session_from_db(self):
         alias = router.db_for_read(self.model)
         connection = connections[alias]
-        sql, conversions = self._sql(alias, connection)
+        sql, conversions, pk_index = self._sql(alias, connection)
         expire = self.model._meta.get_field("expire_date")
         with connection.cursor() as cursor:
             cursor.execute(sql, [self.session_key, expire.get_db_prep_value(timezone.now(), connection)])
@@ -103,15 +108,15 @@ class SessionStore(DatabaseSessionStore):
             self._session_key = None  # as Django does: a new session will get a new key
             return None
         user_row = row[1:]
-        pk_index = [c[0] for c in conversions].index(get_user_model()._meta.pk.attname)
         self.preloaded_user = (
             None if user_row[pk_index] is None else instance(get_user_model(), connection, conversions, user_row)
         )
         return _Row(row[0])
 
-    def preloaded(self, user_id):
-        """The account read with this session, if it is ``user_id``'s; else None (read it)."""
+    def preloaded(self, pk):
+        """The account read with this session, if it is the account ``pk`` (``account_pk``);
+        else None (read it)."""
         user = self.preloaded_user
         if user is _NOT_READ or user is None:
             return None
-        return user if user.pk == _account_id(user_id) else None
+        return user if user.pk == pk else None
