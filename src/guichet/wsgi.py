@@ -24,7 +24,6 @@ def _require_field_key() -> None:
         raise SystemExit(3) from None
 
 
-
 def _require_pool_under_gevent() -> None:
     """gevent workers (docs/operations.md) run each request in a greenlet of its own, and each
     greenlet has a database connection of its own: without a pool every request would open one
@@ -34,7 +33,9 @@ def _require_pool_under_gevent() -> None:
         return
     from django.db import connection
 
-    if connection.vendor == "postgresql" and getattr(connection, "pool", None) is None:
+    from guichet.common import dbpool
+
+    if connection.vendor == "postgresql" and not dbpool.pooled():
         sys.stderr.write(
             "guichet: cannot start: gevent workers need a connection pool on PostgreSQL: set GUICHET_DB_POOL "
             "(connections per process, e.g. 20; docs/operations.md).\n"
