@@ -318,7 +318,7 @@ class _PgIntake(_Drainer):
         with _Pace.lock:
             head, seconds = _Pace.head.get(org), _Pace.round_seconds.get(org, 0.0)
         self.conn.execute("SELECT pg_notify(%s, %s)",
-                          [ANSWERED_CHANNEL, f"{org} {head or 0} {upto or 0} {seconds:.4f}"])
+                          [ANSWERED_CHANNEL, services.answered_notice(org, head, upto, seconds)])
         self._notify_answered(upto=upto)
 
     def _heard(self, notify) -> None:

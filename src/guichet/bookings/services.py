@@ -535,6 +535,13 @@ def _journal_items(answered: list) -> list[dict]:
 ANSWERED_CHANNEL = "guichet_basket_answered"  # intake's, listened to by every web process
 
 
+def answered_notice(organisation_id: int, head: int | None, upto: int | None, seconds: float) -> str:
+    """The payload of a NOTIFY on ``ANSWERED_CHANNEL`` after a round (read by
+    ``intake._PgIntake._heard``): the organisation, the head of its line, the round's last basket
+    (0: none) and the round's duration in seconds (0: unknown)."""
+    return f"{organisation_id} {head or 0} {upto or 0} {seconds:.4f}"
+
+
 def _drain_until(basket: Basket) -> None:
     """Answer the organisation's received baskets in seq order until ``basket`` is answered
     (a paper form, a counter's basket: ``basket_submit``). Each round tells every process what
@@ -579,11 +586,10 @@ def _drain_round(organisation_id: int, *, until: int | None = None) -> list[int]
         answered = [b.pk for b in pending]
         _queue_confirmations(answered)
         if until is not None and _is_postgres():
-            # Sent at commit. Payload as the drainer's (intake._published): organisation, head of
-            # the line (just behind this round), the round's last basket, its duration (unknown).
+            # Sent at commit, as the drainer's: the head of the line is just behind this round.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_notify(%s, %s)", [
-                    ANSWERED_CHANNEL, f"{organisation_id} {answered[-1] + 1} {answered[-1]} 0"])
+                    ANSWERED_CHANNEL, answered_notice(organisation_id, answered[-1] + 1, answered[-1], 0.0)])
         return answered
 
 
