@@ -14,11 +14,6 @@ from django.http import QueryDict
 from django.utils.translation import gettext as _
 
 
-def has_control_characters(text: str) -> bool:
-    """NUL, tabs, line breaks and the other control characters (Unicode category Cc)."""
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
-
-
 def post_values(data: QueryDict, labels: Mapping[str, str], errors: dict[str, str], *,
                 lines: Collection[str] = ()) -> dict[str, str]:
     """Each field of ``labels`` (name -> label as the form shows it) as one stripped string, ""
@@ -35,14 +30,15 @@ def post_values(data: QueryDict, labels: Mapping[str, str], errors: dict[str, st
                                       "the form again.") % {"field": label})
             continue
         value = sent[0].strip() if sent else ""
-        if name in lines:
-            if has_control_characters(value.replace("\r", "").replace("\n", "")):
-                value = "".join(ch for ch in value if ch in "\r\n" or unicodedata.category(ch) != "Cc")
-                errors.setdefault(name, _("%(field)s: remove the control characters (null character, tab or other "
-                                          "invisible character); line breaks are fine.") % {"field": label})
-        elif has_control_characters(value):
-            value = "".join(ch for ch in value if unicodedata.category(ch) != "Cc")
-            errors.setdefault(name, _("%(field)s: remove the control characters (null character, tab, line break "
-                                      "or other invisible character).") % {"field": label})
+        # Control characters (Unicode category Cc: NUL, tab, line breaks...), but a text area's
+        # line breaks.
+        allowed = "\r\n" if name in lines else ""
+        if any(ch not in allowed and unicodedata.category(ch) == "Cc" for ch in value):
+            value = "".join(ch for ch in value if ch in allowed or unicodedata.category(ch) != "Cc")
+            errors.setdefault(name, (
+                _("%(field)s: remove the control characters (null character, tab or other invisible "
+                  "character); line breaks are fine.") if allowed else
+                _("%(field)s: remove the control characters (null character, tab, line break or other "
+                  "invisible character).")) % {"field": label})
         values[name] = value
     return values
