@@ -35,6 +35,7 @@ from .models import (
     Guardian,
     Household,
     Justification,
+    Unit,
     WaitlistEntry,
 )
 from .present import (
@@ -54,7 +55,7 @@ from .present import (
 )
 
 MAX_BASKET_ITEMS = 60
-UNIT_CODE_MAX = 50  # ``Unit.code``'s length
+UNIT_CODE_MAX = Unit._meta.get_field("code").max_length
 
 
 @dataclass

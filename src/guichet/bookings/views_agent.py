@@ -44,7 +44,7 @@ from .models import (
 )
 from .present import PARIS, booking_deadline, booking_facts, parse_day
 
-REASON_MAX = 300  # ``Booking.reason``'s length
+REASON_MAX = Booking._meta.get_field("reason").max_length
 
 
 @dataclass
