@@ -92,6 +92,7 @@ QUEUE_LOCK = 0x47550002  # pg_advisory_xact_lock(class, organisation): one drain
 JOURNAL_READ_ONLY = {
     "offer_expiry": "computes until when an offered place is kept (a pure rule, now passed in)",
     "offer_resumed_expiry": "computes until when a paused offer is kept once booking reopens (a pure rule)",
+    "answered_notice": "formats the payload of the 'answered' NOTIFY (a pure function)",
 }
 
 
