@@ -67,8 +67,9 @@ def measure(params: scenario.Params, scen: scenario.Scenario, *, db_url: str, ad
     against the plain view; returns ``loadgen.summarise``'s figures (``throughput``, ``makespan``,
     ``p50``, ``p99``, ``statuses``, ``done``, ``errors``, ``timeouts``, ``http_5xx``...) plus
     ``overbooked``, ``ledger_mismatches``, ``invariants_ok``, ``invariants`` (every field of
-    ``checks.Invariants``), ``cpu_ms_per_family`` and ``server`` (workers, threads). Session auth
-    only (the plain view has no bearer tokens): families without a session get one first."""
+    ``checks.Invariants``), ``cpu_ms_per_family``, ``load`` and ``server`` (workers, threads).
+    Session auth only (the plain view has no bearer tokens): families without a session get one
+    first. ``out`` prints the figures (``lambda *_: None`` to keep quiet)."""
     from django.db import connections as db_connections
 
     from guichet.bookings.models import RegistrationWindow
@@ -88,10 +89,13 @@ def measure(params: scenario.Params, scen: scenario.Scenario, *, db_url: str, ad
         offsets = loadgen.schedule(params.families, burst=burst, arrival=arrival, seed=params.seed)
         out(f"== plain Django reference ({srv.url}{PATH}): gunicorn {workers} workers x {threads} threads "
             f"(gthread), families released over {burst:.1f} s ({arrival})")
+        from bench.rush import LoadSampler  # here: rush.py may import this module
+
         cpu0 = (srv.cpu_seconds(), server.postgres_cpu_seconds(admin_url, database), time.process_time())
-        records, pool = asyncio.run(loadgen.run(
-            scen.families, offsets, host="127.0.0.1", port=srv.port, auth="session",
-            connections=connections or params.families, timeout=timeout, opens_at_epoch=opens, path=PATH))
+        with LoadSampler() as load:
+            records, pool = asyncio.run(loadgen.run(
+                scen.families, offsets, host="127.0.0.1", port=srv.port, auth="session",
+                connections=connections or params.families, timeout=timeout, opens_at_epoch=opens, path=PATH))
         cpu1 = (srv.cpu_seconds(), server.postgres_cpu_seconds(admin_url, database), time.process_time())
         log_tail = srv.log_tail(30)
     finally:
@@ -103,8 +107,8 @@ def measure(params: scenario.Params, scen: scenario.Scenario, *, db_url: str, ad
     s.update(
         overbooked=inv.overbooked, ledger_mismatches=inv.ledger_mismatches, invariants_ok=inv.ok,
         invariants=inv.__dict__ | {"refusal_codes": dict(inv.refusal_codes)}, cpu_ms_per_family=per,
-        client_connections_opened=pool.opened, server={"workers": workers, "threads": threads,
-                                                        "worker_class": "gthread", "settings": SETTINGS},
+        client_connections_opened=pool.opened, load=load.text(),
+        server={"workers": workers, "threads": threads, "worker_class": "gthread", "settings": SETTINGS},
     )
     out(f"   every family answered after   {_s(s['makespan'])} (from the opening)")
     out(f"   week-baskets per second       {s['throughput']:.0f} /s")
@@ -120,6 +124,7 @@ def measure(params: scenario.Params, scen: scenario.Scenario, *, db_url: str, ad
         out(f"   {line}")
     out(f"   CPU per family                server {per['server']:.1f} ms, PostgreSQL {per['postgresql']:.1f} ms, "
         f"client {per['client']:.1f} ms")
+    out(f"   machine during the rush       {s['load']}")
     if s["http_5xx"]:
         out("   server log (tail):\n" + log_tail)
     return s
