@@ -15,12 +15,17 @@ server at once, in every process. Two things differ:
   used only if it is the account the session's data names; every check Django makes after
   ``get_user`` (the session's password hash, an inactive account) still applies.
 
+Other apps may have values of the account read in the same statement (``also_read``): the
+family portal reads the account's household this way, so that a basket costs no query of its own
+to learn whose it is.
+
 Writes, key rotation and clean-up are Django's.
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
@@ -30,8 +35,23 @@ from django.utils import timezone
 
 from guichet.common.fastread import instance, select_list
 
-_SQL: dict[str, tuple[str, list, int]] = {}
+_SQL: dict[str, tuple[str, list, int, dict[str, slice]]] = {}
 _NOT_READ = object()
+NOT_READ = _NOT_READ  # ``preloaded_value`` when the value was not read with the session
+
+# name -> (build(quote_name, account alias) -> scalar SQL expressions, make(connection, values))
+_ALSO: dict[str, tuple[Callable, Callable]] = {}
+
+
+def also_read(name: str, build: Callable, make: Callable) -> None:
+    """Reads more values of the signed-in account with every session (``preloaded_value``).
+
+    ``build(quote_name, account)`` returns a list of scalar SQL expressions on the account's row
+    (``account`` is the quoted alias of the account's table; identifiers quoted, no values: the
+    statement has no parameters of its own), ``make(connection, values)`` the value
+    ``preloaded_value`` gives from their values. Registered once, when the app is ready."""
+    _ALSO[name] = (build, make)
+    _SQL.clear()
 
 # The session store of the request whose user is being read (``middleware``), for the backend.
 current_session: contextvars.ContextVar[SessionStore | None] = contextvars.ContextVar(
@@ -64,6 +84,7 @@ def _with_account(obj, data):
 
 class SessionStore(DatabaseSessionStore):
     preloaded_user = _NOT_READ
+    preloaded_values: dict = {}  # name -> (make, connection, values), with the account (``also_read``)
 
     @classmethod
     def get_model_class(cls):
@@ -77,13 +98,21 @@ class SessionStore(DatabaseSessionStore):
     async def acreate_model_instance(self, data):
         return _with_account(await super().acreate_model_instance(data), data)
 
-    def _sql(self, alias: str, connection) -> tuple[str, list, int]:
-        """The statement, the account's conversions and where the account's id is in its row."""
+    def _sql(self, alias: str, connection) -> tuple[str, list, int, dict[str, slice]]:
+        """The statement, the account's conversions, where the account's id is in its row, and
+        where each value of ``also_read`` is."""
         cached = _SQL.get(alias)
         if cached is None:
             session, user = self.model._meta, get_user_model()._meta
             qn = connection.ops.quote_name
             columns, conversions = select_list(get_user_model(), connection, table="u")
+            also, slices, at = [], {}, 1 + len(conversions)
+            for name, (build, _make) in _ALSO.items():
+                expressions = list(build(qn, "u"))
+                slices[name] = slice(at, at + len(expressions))
+                also.extend(expressions)
+                at += len(expressions)
+            columns = ", ".join([columns, *also])
             # Identifiers from the models, quoted; values are parameters.
             sql = " ".join([
                 f"SELECT s.{qn(session.get_field('session_data').column)}, {columns}",
@@ -93,13 +122,13 @@ class SessionStore(DatabaseSessionStore):
                 f"AND s.{qn(session.get_field('expire_date').column)} > %s",
             ])
             pk_index = [c[0] for c in conversions].index(user.pk.attname)
-            cached = _SQL[alias] = (sql, conversions, pk_index)
+            cached = _SQL[alias] = (sql, conversions, pk_index, slices)
         return cached
 
     def _get_session_from_db(self):
         alias = router.db_for_read(self.model)
         connection = connections[alias]
-        sql, conversions, pk_index = self._sql(alias, connection)
+        sql, conversions, pk_index, slices = self._sql(alias, connection)
         expire = self.model._meta.get_field("expire_date")
         with connection.cursor() as cursor:
             cursor.execute(sql, [self.session_key, expire.get_db_prep_value(timezone.now(), connection)])
@@ -107,10 +136,13 @@ class SessionStore(DatabaseSessionStore):
         if row is None:
             self._session_key = None  # as Django does: a new session will get a new key
             return None
-        user_row = row[1:]
-        self.preloaded_user = (
-            None if user_row[pk_index] is None else instance(get_user_model(), connection, conversions, user_row)
-        )
+        user_row = row[1:1 + len(conversions)]
+        if user_row[pk_index] is None:
+            self.preloaded_user = None
+        else:
+            self.preloaded_user = instance(get_user_model(), connection, conversions, user_row)
+            self.preloaded_values = {name: (_ALSO[name][1], connection, row[where]) for name, where in slices.items()
+                                     if name in _ALSO}
         return _Row(row[0])
 
     def preloaded(self, pk):
@@ -120,3 +152,18 @@ class SessionStore(DatabaseSessionStore):
         if user is _NOT_READ or user is None:
             return None
         return user if user.pk == pk else None
+
+
+def preloaded_value(session, user, name: str):
+    """The value ``name`` (``also_read``) of ``user``, read with ``session`` if that session was
+    read with that very account; else ``NOT_READ`` (the caller reads it)."""
+    if not isinstance(session, SessionStore) or user is None:
+        return NOT_READ
+    account = session.preloaded_user
+    if account is _NOT_READ or account is None or account.pk != getattr(user, "pk", None):
+        return NOT_READ
+    found = session.preloaded_values.get(name)
+    if found is None:
+        return NOT_READ
+    make, connection, values = found
+    return make(connection, values)

@@ -8,6 +8,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 
 from .deadlines import RuleError, describe_deadline, is_before_deadline, parse_rule
@@ -15,6 +16,7 @@ from .models import (
     Activity,
     Booking,
     Child,
+    Guardian,
     Household,
     Justification,
     RegistrationWindow,
@@ -262,3 +264,33 @@ def waitlists(*, activity: Activity, date_from: dt.date, date_to: dt.date) -> di
     ).select_related("child", "unit", "household").order_by("session_id", "pk"):
         out[e.session_id].append(e)
     return dict(out)
+
+
+# --- The signed-in account's household, read with its session --------------------------------
+
+FAMILY_HOUSEHOLD = "bookings.family_household"
+
+
+def family_household_columns(qn, account: str) -> list[str]:
+    """``accounts.sessions.also_read``: the household (id, organisation) of the account's first
+    guardianship, as the API's ``_household`` picks it: two scalar subqueries on ``account``."""
+    g, h = Guardian._meta, Household._meta
+    guardian, household = qn(g.db_table), qn(h.db_table)
+    account_pk = f"{account}.{qn(get_user_model()._meta.pk.column)}"
+    # Identifiers from the models, quoted; no values. Each part is an index probe (the
+    # household by its key, not joined: a join may scan households on a new database).
+    household_id = (f"(SELECT {guardian}.{qn(g.get_field('household').column)} FROM {guardian} "  # noqa: S608
+                    f"WHERE {guardian}.{qn(g.get_field('user').column)} = {account_pk} "
+                    f"ORDER BY {guardian}.{qn(g.pk.column)} LIMIT 1)")
+    organisation = (f"(SELECT {household}.{qn(h.get_field('organisation').column)} FROM {household} "  # noqa: S608
+                    f"WHERE {household}.{qn(h.pk.column)} = {household_id})")
+    return [household_id, organisation]
+
+
+def family_household_from_row(connection, values) -> Household | None:
+    """The household of ``family_household_columns``' values (id and organisation loaded; the
+    rest on first use, as a queryset's ``only``), or None for an account without one."""
+    household_id, organisation_id = values
+    if household_id is None:
+        return None
+    return Household.from_db(connection.alias, ["id", "organisation_id"], [household_id, organisation_id])
