@@ -163,6 +163,9 @@ class Guardian(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["household", "user"], name="bookings_guardian_unique")]
+        # An account's first household (every signed-in family request reads it with its
+        # session): one index probe, whatever the planner's statistics say.
+        indexes = [models.Index(fields=["user", "id"], name="bookings_guardian_user_first")]
 
     def __str__(self) -> str:
         return f"guardian #{self.pk}"
@@ -233,7 +236,14 @@ class Basket(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["household", "idempotency_key"], name="bookings_basket_idem_unique")
         ]
-        indexes = [models.Index(fields=["status", "id"])]
+        indexes = [
+            models.Index(fields=["status", "id"]),
+            # The line (what each drain round reads first): only the baskets still received, so
+            # the round reads the head of its organisation's line, never the answered ones, even
+            # on a new database whose statistics do not know the table has grown.
+            models.Index(fields=["organisation", "id"], condition=models.Q(status="received"),
+                         name="bookings_basket_in_line"),
+        ]
 
     def __str__(self) -> str:
         return f"basket #{self.pk}"
