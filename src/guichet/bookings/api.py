@@ -25,7 +25,7 @@ import logging
 from typing import Literal
 
 from django.db import OperationalError
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from ninja import Field, Header, Query, Router, Schema
 from ninja.security import django_auth
@@ -474,8 +474,23 @@ def household_calendar(request, q: Query[CalendarQuery]):
     return {"from": first, "to": last, "children": children}
 
 
+_POLL_PATHS: dict[str, tuple[str, str]] = {}
+_ANY_PK = 918273645546372819
+
+
+def _poll_path(pk: int) -> str:
+    """``reverse("api:basket_get", args=[pk])``, reversed once per script prefix (a site served
+    under a path): every answer carries it."""
+    prefix = get_script_prefix()
+    parts = _POLL_PATHS.get(prefix)
+    if parts is None:
+        head, _, tail = reverse("api:basket_get", args=[_ANY_PK]).rpartition(str(_ANY_PK))
+        parts = _POLL_PATHS[prefix] = (head, tail)
+    return f"{parts[0]}{int(pk)}{parts[1]}"
+
+
 def _basket_body(request, basket: Basket, state: str) -> dict:
-    poll = request.build_absolute_uri(reverse("api:basket_get", args=[basket.pk]))
+    poll = request.build_absolute_uri(_poll_path(basket.pk))
     items = (basket.result or {}).get("items", []) if state == "done" else []
     return {
         "status": "done" if state == "done" else "received", "basket": basket.pk,
