@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
     from django.utils import timezone
 
     from guichet.bookings.models import RegistrationWindow
@@ -321,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
         call_command("migrate", verbosity=0)
         scen = scenario.build(params, opens_at=timezone.now() + dt.timedelta(hours=1))
         scenario.prepare_auth(scen, auth=args.auth)
+        # The planner's statistics, as a deployment's autovacuum keeps them: without them, a
+        # database filled a second ago looks empty to PostgreSQL (docs/benchmarks.md).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         print(f"== setup (not measured): {time.perf_counter() - t:.1f} s; demand {scen.demand} child-days for "
               f"{scen.capacity} places ({scen.demand / scen.capacity:.2f}x)")
         figures["demand"], figures["capacity"] = scen.demand, scen.capacity
