@@ -79,14 +79,15 @@ def journal_append(
     return entry
 
 
-def journal_append_many(items: Iterable[dict]) -> list[Entry]:
+def journal_append_many(items: Iterable[dict], *, returning: bool = True) -> list[Entry]:
     """Append several entries at once, in the given order, with exactly the rules of
     ``journal_append`` (same hash chain: each entry links to the previous one of its chain).
 
     Each item is a dict of ``journal_append``'s keyword arguments (``actor``, ``operation``,
     ``objects``, ``payload``, ``details``, ``organisation_id``, ``now``). One head lock per chain
     (taken in chain order), one bulk insert, one head update per chain. Must run inside the
-    caller's transaction.
+    caller's transaction. Returns the entries written, or nothing (``[]``) when ``returning``
+    is false (a caller that does not use them: no model instance is built).
     """
     items = list(items)
     if not items:
@@ -95,12 +96,14 @@ def journal_append_many(items: Iterable[dict]) -> list[Entry]:
         raise JournalError("journal_append must run inside the service's transaction")
     chains = sorted({int(item.get("organisation_id") or 0) for item in items})
     heads = _lock_heads(chains)
-    entries, rows = [], []
+    rows = []
+    no_payload = digest(None)  # most entries have none: hashed once
     for item in items:
         chain = int(item.get("organisation_id") or 0)
         now = item.get("now") or timezone.now()
         actor = item["actor"]
         head = heads[chain]
+        payload = item.get("payload")
         data = EntryData(
             chain=chain,
             seq=head[0] + 1,
@@ -110,26 +113,34 @@ def journal_append_many(items: Iterable[dict]) -> list[Entry]:
             operation=item["operation"],
             objects=[_ref(o) for o in item.get("objects", ())],
             details=item.get("details") or {},
-            payload_digest=digest(item.get("payload")),
+            payload_digest=no_payload if payload is None else digest(payload),
             prev_hash=head[1],
         )
         h = entry_hash(data)
-        row = [chain, data.seq, now, data.actor, data.channel, data.operation, data.objects, data.details,
-               data.payload_digest, data.prev_hash, h]
-        rows.append(NewRow("journal.entry", row))
-        entries.append(Entry(**dict(zip(_ENTRY_FIELDS, row, strict=True))))
+        rows.append(NewRow("journal.entry", [chain, data.seq, now, data.actor, data.channel, data.operation,
+                                             data.objects, data.details, data.payload_digest, data.prev_hash, h]))
         head[0], head[1] = data.seq, h
     # The rows without the ORM's per-object work (a drain round journals hundreds of entries).
     try:
         row_insert(Entry, _ENTRY_FIELDS).insert(rows)
     except Conflict:
+        entries = _entries(rows)
         Entry.objects.bulk_create(entries, batch_size=500)
     else:
-        for entry, row in zip(entries, rows, strict=True):
-            entry.pk, entry._state.adding = row.pk, False
+        entries = None
     for chain in chains:
         Head.objects.filter(chain=chain).update(seq=heads[chain][0], hash=heads[chain][1])
+    if not returning:
+        return []
+    if entries is None:
+        entries = _entries(rows)
+        for entry, row in zip(entries, rows, strict=True):
+            entry.pk, entry._state.adding = row.pk, False
     return entries
+
+
+def _entries(rows: list[NewRow]) -> list[Entry]:
+    return [Entry(**dict(zip(_ENTRY_FIELDS, row.row, strict=True))) for row in rows]
 
 
 _ENTRY_FIELDS = ("chain", "seq", "occurred_at", "actor", "channel", "operation", "refs", "details",
