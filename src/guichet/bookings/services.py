@@ -46,8 +46,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import Count, F
 from django.utils.translation import gettext as _
 
 from guichet.common.actor import CHANNELS, Actor
@@ -515,6 +515,10 @@ def _receive(*, household, items, mode, actor, now, key, channel) -> Basket:
     return basket
 
 
+_BASKET_LABEL = f"{Basket._meta.app_label}.{Basket._meta.model_name}"  # as journal._ref names them
+_HOUSEHOLD_LABEL = f"{Household._meta.app_label}.{Household._meta.model_name}"
+
+
 def _journal_items(answered: list) -> list[dict]:
     """The drain's journal entries for its answered baskets, in pk order: for each basket its
     receipt (at ``received_at``, by whoever sent it) then its answer."""
@@ -522,12 +526,13 @@ def _journal_items(answered: list) -> list[dict]:
     for b, details, refs in answered:
         actor = _actor_from(b)
         items.append(dict(
-            actor=actor, operation="bookings.basket.receive", objects=[b, b.household],
+            actor=actor, operation="bookings.basket.receive",
+            objects=[f"{_BASKET_LABEL}:{b.pk}", f"{_HOUSEHOLD_LABEL}:{b.household_id}"],
             details={"items": len(b.items or []), "mode": b.mode}, organisation_id=b.organisation_id,
             now=b.received_at,
         ))
         items.append(dict(
-            actor=actor, operation="bookings.basket.answer", objects=[b, *refs],
+            actor=actor, operation="bookings.basket.answer", objects=[f"{_BASKET_LABEL}:{b.pk}", *refs],
             details=details, organisation_id=b.organisation_id, now=b.received_at,
         ))
     return items
@@ -570,18 +575,18 @@ def _drain_round(organisation_id: int, *, until: int | None = None) -> list[int]
             status = Basket.objects.filter(pk=until).values_list("status", flat=True).first()
             if status == Basket.Status.DONE:
                 return None
-        pending = list(
+        pending = [
+            _Received(*row) for row in
             Basket.objects.filter(organisation_id=organisation_id, status=Basket.Status.RECEIVED)
-            .select_related("household")
-            .order_by("pk")[:DRAIN_BATCH]
-        )
+            .order_by("pk").values_list(*_RECEIVED_FIELDS)[:DRAIN_BATCH]
+        ]
         if not pending:
             return []
         journal = _allocate_pending(pending)
         # Journal last: the chain's head lock is taken after every place lock (no deadlock
         # with a cancellation, which also takes its places first). Each basket's receipt is
         # journaled here, just before its answer, in the same transaction.
-        journal_append_many(_journal_items(journal))
+        journal_append_many(_journal_items(journal), returning=False)
         # Each basket is answered exactly once, by whichever process drains the queue: that
         # is where its confirmation is queued, so none is lost and none is sent twice.
         answered = [b.pk for b in pending]
@@ -594,7 +599,36 @@ def _drain_round(organisation_id: int, *, until: int | None = None) -> list[int]
         return answered
 
 
-def _allocate_pending(pending: list[Basket]) -> list:
+_RECEIVED_FIELDS = ("pk", "organisation_id", "household_id", "household__organisation_id", "household__resident",
+                    "mode", "items", "received_at", "channel", "actor_ref")
+
+
+class _Household:
+    """What the drain reads of a basket's household (``precheck``, ``opening_for``)."""
+
+    __slots__ = ("organisation_id", "pk", "resident")
+
+    def __init__(self, pk: int, organisation_id: int, resident: bool) -> None:
+        self.pk, self.organisation_id, self.resident = pk, organisation_id, resident
+
+
+class _Received:
+    """A received basket as the drain reads it: its values, no model instance (a round reads
+    hundreds). The set-based path answers these; the per-item path reads the models."""
+
+    __slots__ = ("actor_ref", "answered_at", "channel", "household", "household_id", "items", "mode",
+                 "organisation_id", "pk", "received_at", "result", "status")
+
+    def __init__(self, pk, organisation_id, household_id, household_organisation_id, resident, mode, items,
+                 received_at, channel, actor_ref) -> None:
+        self.pk, self.organisation_id, self.household_id = pk, organisation_id, household_id
+        self.household = _Household(household_id, household_organisation_id, resident)
+        self.mode, self.items, self.received_at = mode, items, received_at
+        self.channel, self.actor_ref = channel, actor_ref
+        self.result, self.status, self.answered_at = None, Basket.Status.RECEIVED, None
+
+
+def _allocate_pending(pending: list) -> list:
     """Answer ``pending`` (receipt order) inside the drain's transaction: set-based when possible,
     else (or on any conflict met by the batch's writes) one basket at a time. Returns one
     (basket, details, refs) per basket, in order."""
@@ -604,6 +638,9 @@ def _allocate_pending(pending: list[Basket]) -> list:
                 return _allocate_batch(pending)
         except (_Conflict, IntegrityError):
             log.info("drain batch of %s baskets met a conflict; answered one by one", len(pending))
+    if any(not isinstance(b, Basket) for b in pending):
+        models = Basket.objects.select_related("household").in_bulk([b.pk for b in pending])
+        pending = [models[b.pk] for b in pending]
     return [_allocate(b) for b in pending]
 
 
@@ -871,23 +908,36 @@ class _BatchState:
         # session -> unit_id -> number of WAITING entries
         self.waiting: dict[int, dict[int, int]] = {sid: {} for sid in self.sessions}
         self.waiting_total: dict[int, int] = dict.fromkeys(self.sessions, 0)
+        # The sessions' waiting lists are read as counts (they grow long during a rush); the
+        # entries themselves only for the batch's children.
+        session_list = list(self.sessions)
+        counts = list(
+            WaitlistEntry.objects.filter(session_id__in=session_list, status=_WAITING).order_by()
+            .values_list("session_id", "unit_id").annotate(n=Count("pk"))
+        )
         rows = list(
-            WaitlistEntry.objects.filter(session_id__in=list(self.sessions), status__in=[_WAITING, _OFFERED])
+            WaitlistEntry.objects.filter(session_id__in=session_list, status__in=[_WAITING, _OFFERED],
+                                         child_id__in=child_ids)
             .order_by("pk").values_list("pk", "child_id", "session_id", "unit_id", "status")
         )
-        missing = {r[3] for r in rows} - set(self.units_by_id)
+        missing = {r[1] for r in counts} - set(self.units_by_id)
         if missing:
             self.units_by_id.update(Unit.objects.in_bulk(missing))
+        for sid, unit_id, n in counts:
+            self.waiting[sid][unit_id] = n
+            self.waiting_total[sid] += n
         for pk, child_id, sid, unit_id, status in rows:
             self.active_entries[(child_id, sid)] = [pk, status, unit_id]
-            if status == _WAITING:
-                self.waiting[sid][unit_id] = self.waiting[sid].get(unit_id, 0) + 1
-                self.waiting_total[sid] += 1
         self.withdrawn: list[int] = []
         self.bookings_insert = row_insert(Booking, _BOOKING_NAMES)
         self.entries_insert = row_insert(WaitlistEntry, _ENTRY_NAMES)
         self.new_bookings: list[NewRow] = []
         self.new_entries: list[NewRow] = []
+        # The answers' texts, translated once per round (the language does not change within one).
+        self.booked_text = _("Booked.")
+        self.waitlisted_text = _("No place left: on the waiting list, position %(position)s.")
+        self.incomplete_text = _incomplete_message()
+        self.full_text: str | None = None
 
     # -- rules
 
@@ -989,7 +1039,7 @@ class _BatchState:
                 entry[0].row[_ENTRY_STATUS] = WaitlistEntry.Status.WITHDRAWN
             else:
                 self.withdrawn.append(entry[0])
-        line.outcome, line.code, line.message = "booked", "booked", _("Booked.")
+        line.outcome, line.code, line.message = "booked", "booked", self.booked_text
         line.objs["record"] = booking
         return booking
 
@@ -1016,7 +1066,7 @@ class _BatchState:
         line.objs["record"] = entry
         line.outcome, line.code = "waitlisted", "full"
         line.position = self.waiting_total[session.pk]
-        line.message = _("No place left: on the waiting list, position %(position)s.") % {"position": line.position}
+        line.message = self.waitlisted_text % {"position": line.position}
 
     # -- writes
 
@@ -1102,27 +1152,47 @@ def _allocate_batch(pending: list[Basket]) -> list:
 
 
 def _save_answers(baskets: list[Basket]) -> None:
-    """``basket.save(update_fields=["result", "status", "answered_at"])`` for every basket, as one
-    prepared statement executed many times (psycopg pipelines it; ``bulk_update`` would build one
-    huge CASE per field, slower to compile and to run)."""
+    """``basket.save(update_fields=["result", "status", "answered_at"])`` for every basket. On
+    PostgreSQL one UPDATE for all of them, the answers in one JSON document (serialised at C
+    speed; ``bulk_update`` would build one huge CASE per field, slower to compile and to run);
+    elsewhere one prepared statement executed many times."""
     meta = Basket._meta
-    qn = connection.ops.quote_name
+    conn = connections[connection.alias]  # the wrapper itself: no thread-local look-up per value
+    qn = conn.ops.quote_name
     result, status, answered = (meta.get_field(name) for name in ("result", "status", "answered_at"))
     # Identifiers from the model, quoted; values are parameters.
     names = [qn(name) for name in (meta.db_table, result.column, status.column, answered.column, meta.pk.column)]
+    if conn.vendor == "postgresql" and result.encoder is None:
+        times: dict = {}
+        rows = []
+        for b in baskets:
+            at = b.answered_at
+            if at is not None:
+                if at not in times:
+                    times[at] = answered.get_db_prep_save(at, conn).isoformat()
+                at = times[at]
+            rows.append([b.pk, b.result, status.get_db_prep_save(b.status, conn), at])
+        sql = (  # noqa: S608
+            "UPDATE {0} SET {1} = NULLIF(d.e->1, 'null'::jsonb), {2} = (d.e->>2)::varchar, "
+            "{3} = (d.e->>3)::timestamptz FROM jsonb_array_elements(%s::jsonb) AS d(e) "
+            "WHERE {0}.{4} = (d.e->>0)::bigint"
+        ).format(*names)
+        with conn.cursor() as cursor:
+            cursor.execute(sql, [json.dumps(rows, ensure_ascii=False, separators=(",", ":"))])
+        return
     sql = "UPDATE {} SET {} = %s, {} = %s, {} = %s WHERE {} = %s".format(*names)  # noqa: S608
     rows = [
-        (result.get_db_prep_save(b.result, connection), status.get_db_prep_save(b.status, connection),
-         answered.get_db_prep_save(b.answered_at, connection), b.pk)
+        (result.get_db_prep_save(b.result, conn), status.get_db_prep_save(b.status, conn),
+         answered.get_db_prep_save(b.answered_at, conn), b.pk)
         for b in baskets
     ]
-    with connection.cursor() as cursor:
+    with conn.cursor() as cursor:
         cursor.executemany(sql, rows)
 
 
 def _batch_all_or_nothing(state: _BatchState, basket: Basket, lines, ok, refs) -> None:
     """``_allocate_all_or_nothing`` on the in-memory view."""
-    incomplete = _incomplete_message()
+    incomplete = state.incomplete_text
     if len(ok) != len(lines):
         for line in ok:
             line.outcome, line.code, line.message = "refused", "basket_incomplete", incomplete
@@ -1143,7 +1213,9 @@ def _batch_all_or_nothing(state: _BatchState, basket: Basket, lines, ok, refs) -
         for line in ok:
             line.outcome, line.booking = "refused", None
             if any(line is f for f in full):
-                line.code, line.message = "full", _full_message(line)
+                if state.full_text is None:
+                    state.full_text = _full_message(line)
+                line.code, line.message = "full", state.full_text
             else:
                 line.code, line.message = "basket_incomplete", incomplete
         return
