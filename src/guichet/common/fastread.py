@@ -12,6 +12,8 @@ use.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 
 from django.db import connections, router
@@ -64,3 +66,67 @@ def read_one(model, name: str, build: Callable[[Callable[[str], str], str], str]
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else instance(model, connection, conversions, row)
+
+
+# --- several rows as plain values (the booking drain's reads) ----------------------------------
+
+
+def member(connection) -> str:
+    """SQL that tests whether the expression written before it is one of the values of ONE
+    parameter (``members`` makes it): ``= ANY(%s)`` on PostgreSQL, ``IN (SELECT value FROM
+    json_each(%s))`` elsewhere (SQLite). One parameter whatever the number of values, where
+    the ORM's ``__in`` prepares and binds each value on its own."""
+    if connection.vendor == "postgresql":
+        return "= ANY(%s)"
+    return "IN (SELECT value FROM json_each(%s))"
+
+
+def members(connection, values: Iterable):
+    """The parameter of a ``member`` test: the values (ids, strings or dates) as a list on
+    PostgreSQL, as a JSON array elsewhere (dates as ISO 8601, as SQLite stores them)."""
+    values = list(values)
+    if connection.vendor == "postgresql":
+        return values
+    for value in values:
+        if isinstance(value, dt.datetime):
+            raise TypeError("members: a date and time is not stored as its ISO text on SQLite")
+    return json.dumps([v.isoformat() if isinstance(v, dt.date) else v for v in values])
+
+
+def read_values(model, name: str, build: Callable[[Callable[[str], str], list[str], str], str], params: list,
+                fields: Iterable[str]) -> list[tuple]:
+    """Every row of the SQL that ``build(quote_name, columns, member)`` returns, as a tuple:
+    first the values of ``fields`` (in that order; ``columns`` lists them, qualified by the
+    model's table), converted as ``values_list`` converts them, then any further column the SQL
+    selects, as the database gives it. ``member`` is ``member(connection)``. ``name`` names the
+    statement (one SQL text per name, model and database)."""
+    alias = router.db_for_read(model)
+    connection = connections[alias]
+    key = (alias, model._meta.label, name)
+    cached = _CACHE.get(key)
+    if cached is None:
+        meta, qn = model._meta, connection.ops.quote_name
+        conversions = []
+        columns = []
+        for field in (meta.get_field(f) for f in fields):
+            col = field.get_col(meta.db_table)
+            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            conversions.append((col, converters))
+            columns.append(f"{qn(meta.db_table)}.{qn(field.column)}")
+        cached = _CACHE[key] = (build(qn, columns, member(connection)), conversions)
+    sql, conversions = cached
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not any(converters for _col, converters in conversions):
+        return [tuple(row) for row in rows]
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, (col, converters) in enumerate(conversions):
+            value = values[i]
+            for converter in converters:
+                value = converter(value, col, connection)
+            values[i] = value
+        out.append(tuple(values))
+    return out
