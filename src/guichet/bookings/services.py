@@ -47,9 +47,10 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, connections, transaction
-from django.db.models import Count, F
+from django.db.models import F
 from django.utils.translation import gettext as _
 
+from guichet.common import fastread
 from guichet.common.actor import CHANNELS, Actor
 from guichet.common.rowinsert import Conflict, NewRow, row_insert
 from guichet.journal.services import journal_append, journal_append_many
@@ -868,13 +869,61 @@ _BOOKING_NAMES = ("organisation", "household", "child", "session", "activity", "
                   "booked_at", "channel", "actor_ref")
 _ENTRY_NAMES = ("organisation", "household", "child", "session", "unit", "basket", "requested_at", "status")
 _ENTRY_STATUS = _ENTRY_NAMES.index("status")
+# The batch's reads of plain values (common.fastread: one SQL text per statement, built once from
+# the models; identifiers quoted, every value a parameter, a list of ids ONE parameter).
+
+
+def _column(model, qn, name: str) -> str:
+    return f"{qn(model._meta.db_table)}.{qn(model._meta.get_field(name).column)}"
+
+
+def _children_sql(qn, columns, member) -> str:
+    return f"SELECT {', '.join(columns)} FROM {qn(Child._meta.db_table)} WHERE {_column(Child, qn, 'id')} {member}"  # noqa: S608
+
+
+def _parts_sql(qn, columns, member) -> str:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    pk = _column(SessionPart, qn, "id")
+    return (f"SELECT {', '.join(columns)} FROM {qn(SessionPart._meta.db_table)} "  # noqa: S608
+            f"WHERE {_column(SessionPart, qn, 'session')} {member} ORDER BY {pk}{lock}")
+
+
+def _booked_days_sql(qn, columns, member) -> str:
+    def col(name):
+        return _column(Booking, qn, name)
+
+    return (f"SELECT {', '.join(columns)} FROM {qn(Booking._meta.db_table)} "  # noqa: S608
+            f"WHERE {col('child')} {member} AND {col('activity')} {member} AND {col('date')} {member} "
+            f"AND {col('status')} = %s")
+
+
+def _waiting_counts_sql(qn, columns, member) -> str:
+    def col(name):
+        return _column(WaitlistEntry, qn, name)
+
+    return (f"SELECT {', '.join(columns)}, COUNT(*) FROM {qn(WaitlistEntry._meta.db_table)} "  # noqa: S608
+            f"WHERE {col('session')} {member} AND {col('status')} = %s GROUP BY {', '.join(columns)}")
+
+
+def _active_entries_sql(qn, columns, member) -> str:
+    def col(name):
+        return _column(WaitlistEntry, qn, name)
+
+    return (f"SELECT {', '.join(columns)} FROM {qn(WaitlistEntry._meta.db_table)} "  # noqa: S608
+            f"WHERE {col('session')} {member} AND {col('status')} IN (%s, %s) AND {col('child')} {member} "
+            f"ORDER BY {col('id')}")
+
+
 class _BatchState:
     """What the batch knows of the database, kept up to date as baskets are answered."""
 
     def __init__(self, pending: list[Basket], lines_by_basket: list[list[_Line]]):
+        conn = connections[connection.alias]
         child_ids = {line.child for lines in lines_by_basket for line in lines}
         session_ids = {line.session for lines in lines_by_basket for line in lines}
-        self.children = dict(Child.objects.filter(pk__in=child_ids).values_list("pk", "household_id"))
+        children = fastread.members(conn, child_ids)
+        self.children = dict(fastread.read_values(Child, "drain.children", _children_sql, [children],
+                                                  ("id", "household")))
         organisations = {b.household.organisation_id for b in pending}
         self.sessions = Session.objects.select_related("activity").filter(organisation_id__in=organisations).in_bulk(
             session_ids
@@ -883,11 +932,11 @@ class _BatchState:
         units = list(Unit.objects.filter(activity_id__in=activity_ids))
         self.units = {(u.activity_id, u.code): u for u in units}
         self.units_by_id = {u.pk: u for u in units}
+        sessions = fastread.members(conn, list(self.sessions))
         # part name -> [pk, capacity, booked]; locked in primary-key order (ADR 5, lock order).
         self.parts: dict[int, dict[str, list]] = {sid: {} for sid in self.sessions}
-        for pk, sid, name, capacity, booked in (
-            SessionPart.objects.select_for_update().filter(session_id__in=list(self.sessions)).order_by("pk")
-            .values_list("pk", "session_id", "part", "capacity", "booked")
+        for pk, sid, name, capacity, booked in fastread.read_values(
+            SessionPart, "drain.parts", _parts_sql, [sessions], ("id", "session", "part", "capacity", "booked")
         ):
             self.parts[sid][name] = [pk, capacity, booked]
         self.initial = {p[0]: p[2] for parts in self.parts.values() for p in parts.values()}
@@ -899,9 +948,11 @@ class _BatchState:
         days = {s.date for s in self.sessions.values()}
         self.booked_days: dict[tuple, int] = {
             (child_id, activity_id, date): session_id
-            for child_id, activity_id, date, session_id in Booking.objects.filter(
-                child_id__in=child_ids, activity_id__in=activity_ids, date__in=days, status=Booking.Status.BOOKED
-            ).values_list("child_id", "activity_id", "date", "session_id")
+            for child_id, activity_id, date, session_id in fastread.read_values(
+                Booking, "drain.booked_days", _booked_days_sql,
+                [children, fastread.members(conn, activity_ids), fastread.members(conn, days), Booking.Status.BOOKED.value],
+                ("child", "activity", "date", "session"),
+            )
         }
         # (child, session) -> waiting/offered entry: [pk or NewRow, status, unit_id]
         self.active_entries: dict[tuple[int, int], list] = {}
@@ -910,16 +961,11 @@ class _BatchState:
         self.waiting_total: dict[int, int] = dict.fromkeys(self.sessions, 0)
         # The sessions' waiting lists are read as counts (they grow long during a rush); the
         # entries themselves only for the batch's children.
-        session_list = list(self.sessions)
-        counts = list(
-            WaitlistEntry.objects.filter(session_id__in=session_list, status=_WAITING).order_by()
-            .values_list("session_id", "unit_id").annotate(n=Count("pk"))
-        )
-        rows = list(
-            WaitlistEntry.objects.filter(session_id__in=session_list, status__in=[_WAITING, _OFFERED],
-                                         child_id__in=child_ids)
-            .order_by("pk").values_list("pk", "child_id", "session_id", "unit_id", "status")
-        )
+        counts = fastread.read_values(WaitlistEntry, "drain.waiting_counts", _waiting_counts_sql,
+                                      [sessions, _WAITING], ("session", "unit"))
+        rows = fastread.read_values(WaitlistEntry, "drain.active_entries", _active_entries_sql,
+                                    [sessions, _WAITING, _OFFERED, children],
+                                    ("id", "child", "session", "unit", "status"))
         missing = {r[1] for r in counts} - set(self.units_by_id)
         if missing:
             self.units_by_id.update(Unit.objects.in_bulk(missing))
