@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         params = scenario.Params(families=args.families, centres=args.centres)
         scen = scenario.build(params, opens_at=base - dt.timedelta(hours=1), prefix="drain")
         received = receive_all(scen, base)
+        with connections["default"].cursor() as cursor:
+            cursor.execute("ANALYZE")  # the planner's statistics, as a deployment's autovacuum keeps them
         print(f"== setup (not measured): {time.perf_counter() - t:.1f} s; {received} baskets received, "
               f"{scen.demand} child-days for {scen.capacity} places")
 
