@@ -54,6 +54,7 @@ from django.utils import timezone
 
 from guichet.common import dbpool
 from guichet.common.actor import Actor
+from guichet.common.fastread import members, read_values
 
 from . import services
 from .models import Basket
@@ -129,6 +130,16 @@ class _Slots:
             return cls._sem
 
 
+def _answered_sql(qn, columns: list[str], member: str) -> str:
+    """``_notify_answered``'s read: which of the baskets waited for here are answered (every
+    round, in every process: plain SQL, built once)."""
+    meta = Basket._meta
+    table = qn(meta.db_table)
+    # Identifiers from the model, quoted; values are parameters.
+    return (f"SELECT {', '.join(columns)} FROM {table} WHERE {table}.{qn(meta.pk.column)} {member} "  # noqa: S608
+            f"AND {table}.{qn(meta.get_field('status').column)} = %s")
+
+
 class _Drainer:
     """The process's single drainer thread and the requests waiting for it."""
 
@@ -192,8 +203,8 @@ class _Drainer:
                 waiting = [pk for pk in self.waiters if upto is None or pk <= upto]
         if not waiting:
             return
-        done = Basket.objects.filter(pk__in=waiting, status=Basket.Status.DONE).values_list(
-            "pk", "status", "result", "answered_at")
+        done = read_values(Basket, "answered-waiting", _answered_sql, [
+            members(connection, waiting), Basket.Status.DONE], fields=("id", "status", "result", "answered_at"))
         with self.cond:
             for pk, *answer in done:
                 events = self.waiters.pop(pk, [])
