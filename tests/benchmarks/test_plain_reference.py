@@ -8,11 +8,11 @@ import datetime as dt
 import json
 
 import pytest
+from bench import checks, scenario
 from django.test import Client
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from bench import checks, scenario
 from guichet.bookings.models import Basket, Booking, SessionPart, WaitlistEntry
 
 PATH = "/plain/v1/bookings/baskets"
