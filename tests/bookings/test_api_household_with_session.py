@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from guichet.bookings.models import Basket, Guardian
-from tests.bookings.test_api_bookings import API, post_basket
+from tests.bookings.test_api_bookings import post_basket
 from tests.bookings.test_services import BEFORE, World
 
 GUARDIAN_TABLE = Guardian._meta.db_table
