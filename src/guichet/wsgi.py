@@ -10,6 +10,8 @@ import sys
 
 from django.core.wsgi import get_wsgi_application
 
+from guichet.common.startup import freeze_startup_objects
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guichet.settings")
 application = get_wsgi_application()
 
@@ -45,3 +47,5 @@ def _require_pool_under_gevent() -> None:
 
 _require_field_key()
 _require_pool_under_gevent()
+# Each worker imports this module after gunicorn forks it (no --preload, docs/operations.md).
+freeze_startup_objects()

@@ -475,6 +475,9 @@ def run_drainer() -> None:
     intake = drainer()
     if not isinstance(intake, _PgIntake):
         raise RuntimeError("the drainer process needs PostgreSQL")
+    from guichet.common.startup import freeze_startup_objects
+
+    freeze_startup_objects()
     intake.run_forever()
 
 
