@@ -10,7 +10,7 @@ import sys
 
 from django.core.wsgi import get_wsgi_application
 
-from guichet.common.startup import freeze_startup_objects
+from guichet.common.startup import tune_garbage_collector
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guichet.settings")
 application = get_wsgi_application()
@@ -48,4 +48,4 @@ def _require_pool_under_gevent() -> None:
 _require_field_key()
 _require_pool_under_gevent()
 # Each worker imports this module after gunicorn forks it (no --preload, docs/operations.md).
-freeze_startup_objects()
+tune_garbage_collector()

@@ -475,9 +475,9 @@ def run_drainer() -> None:
     intake = drainer()
     if not isinstance(intake, _PgIntake):
         raise RuntimeError("the drainer process needs PostgreSQL")
-    from guichet.common.startup import freeze_startup_objects
+    from guichet.common.startup import tune_garbage_collector
 
-    freeze_startup_objects()
+    tune_garbage_collector()
     intake.run_forever()
 
 
