@@ -137,23 +137,11 @@ def _household(request) -> Household:
 
 def _family_household(request) -> Household:
     """``_household``, with only the household's id and organisation loaded: read with the
-    session when the request signed in with one (``selectors.FAMILY_HOUSEHOLD``), else here."""
+    session when the request signed in with one (``selectors.FAMILY_HOUSEHOLD``), else on its own."""
     household = sessions.preloaded_value(getattr(request, "session", None), request.auth,
                                         selectors.FAMILY_HOUSEHOLD)
     if household is sessions.NOT_READ:
-
-        def build(qn, columns):
-            g, h = Guardian._meta, Household._meta
-            guardian, household = qn(g.db_table), qn(h.db_table)
-            # Identifiers from the models, quoted; values are parameters.
-            return " ".join([
-                f"SELECT {columns} FROM {guardian} INNER JOIN {household}",  # noqa: S608
-                f"ON {household}.{qn(h.pk.column)} = {guardian}.{qn(g.get_field('household').column)}",
-                f"WHERE {guardian}.{qn(g.get_field('user').column)} = %s",
-                f"ORDER BY {guardian}.{qn(g.pk.column)} LIMIT 1",
-            ])
-
-        household = read_one(Household, "family-household", build, [request.auth.pk], fields=("id", "organisation"))
+        household = selectors.family_household(request.auth)
     if household is None:
         raise Problem(404, "household", "No family file is linked to this account.", "not_found")
     return household

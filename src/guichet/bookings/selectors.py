@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
+from django.db import connections, router
 from django.db.models import Count
 
 from .deadlines import RuleError, describe_deadline, is_before_deadline, parse_rule
@@ -294,3 +295,17 @@ def family_household_from_row(connection, values) -> Household | None:
     if household_id is None:
         return None
     return Household.from_db(connection.alias, ["id", "organisation_id"], [household_id, organisation_id])
+
+
+def family_household(user) -> Household | None:
+    """The same household, read on its own: for a request that was not signed in with a session
+    (a bearer token)."""
+    connection = connections[router.db_for_read(Household)]
+    qn, account = connection.ops.quote_name, get_user_model()._meta
+    # Identifiers from the models, quoted; the account's id is a parameter.
+    sql = (f"SELECT {', '.join(family_household_columns(qn, 'u'))} FROM {qn(account.db_table)} u "  # noqa: S608
+           f"WHERE u.{qn(account.pk.column)} = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk])
+        row = cursor.fetchone()
+    return None if row is None else family_household_from_row(connection, row)
