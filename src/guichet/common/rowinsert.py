@@ -146,23 +146,16 @@ class RowInsert:
                 if self.json:
                     cursor.execute(self.head + self.tail,
                                    [*self.constants, self._document([record.row for record in chunk], memos, conn)])
-                    pks = cursor.fetchall()
-                    if len(pks) != len(chunk):
-                        if i:
-                            raise RuntimeError(f"{self.label}: {len(pks)} rows inserted of {len(chunk)}")
-                        raise Conflict
-                    for record, (pk,) in zip(chunk, pks, strict=True):
-                        record.pk = pk
-                    continue
-                rows = [self._prepared(record.row, memos, conn) for record in chunk]
-                if self.unnest:
-                    cursor.execute(self.head + self.tail, [*self.constants, *map(list, zip(*rows, strict=True))])
                 else:
-                    params = []
-                    for row in rows:
-                        params += row
-                        params += self.constants
-                    cursor.execute(self.head + ", ".join([self.row_sql] * len(chunk)) + self.tail, params)
+                    rows = [self._prepared(record.row, memos, conn) for record in chunk]
+                    if self.unnest:
+                        cursor.execute(self.head + self.tail, [*self.constants, *map(list, zip(*rows, strict=True))])
+                    else:
+                        params = []
+                        for row in rows:
+                            params += row
+                            params += self.constants
+                        cursor.execute(self.head + ", ".join([self.row_sql] * len(chunk)) + self.tail, params)
                 pks = cursor.fetchall()
                 if len(pks) != len(chunk):
                     if i:  # earlier chunks are in: not something to redo another way
