@@ -21,6 +21,13 @@ from django.db import connections, router
 _CACHE: dict[tuple[str, str, str], tuple[str, list]] = {}
 
 
+def _converters(field, connection, table: str):
+    """``field``'s column in ``table`` and the converters the ORM applies to the values read
+    from it."""
+    col = field.get_col(table)
+    return col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+
+
 def select_list(model, connection, *, table: str | None = None, fields: Iterable[str] | None = None):
     """The select list for ``model``'s ``fields`` (default: every concrete field), qualified by
     ``table`` (default: the model's table; an alias, already quoted, for a join), and the
@@ -29,11 +36,7 @@ def select_list(model, connection, *, table: str | None = None, fields: Iterable
     wanted = None if fields is None else {meta.get_field(f) for f in fields}
     # Model.from_db wants the values in the order of the model's fields.
     cols = [f for f in meta.concrete_fields if wanted is None or f in wanted]
-    conversions = []
-    for field in cols:
-        col = field.get_col(meta.db_table)
-        converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        conversions.append((field.attname, col, converters))
+    conversions = [(field.attname, *_converters(field, connection, meta.db_table)) for field in cols]
     prefix = table or qn(meta.db_table)
     return ", ".join(f"{prefix}.{qn(f.column)}" for f in cols), conversions
 
@@ -106,13 +109,9 @@ def read_values(model, name: str, build: Callable[[Callable[[str], str], list[st
     cached = _CACHE.get(key)
     if cached is None:
         meta, qn = model._meta, connection.ops.quote_name
-        conversions = []
-        columns = []
-        for field in (meta.get_field(f) for f in fields):
-            col = field.get_col(meta.db_table)
-            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            conversions.append((col, converters))
-            columns.append(f"{qn(meta.db_table)}.{qn(field.column)}")
+        read = [meta.get_field(f) for f in fields]
+        conversions = [_converters(field, connection, meta.db_table) for field in read]
+        columns = [f"{qn(meta.db_table)}.{qn(field.column)}" for field in read]
         cached = _CACHE[key] = (build(qn, columns, member(connection)), conversions)
     sql, conversions = cached
     with connection.cursor() as cursor:
