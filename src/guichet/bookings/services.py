@@ -45,6 +45,7 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
@@ -889,26 +890,20 @@ def _parts_sql(qn, columns, member) -> str:
 
 
 def _booked_days_sql(qn, columns, member) -> str:
-    def col(name):
-        return _column(Booking, qn, name)
-
+    col = partial(_column, Booking, qn)
     return (f"SELECT {', '.join(columns)} FROM {qn(Booking._meta.db_table)} "  # noqa: S608
             f"WHERE {col('child')} {member} AND {col('activity')} {member} AND {col('date')} {member} "
             f"AND {col('status')} = %s")
 
 
 def _waiting_counts_sql(qn, columns, member) -> str:
-    def col(name):
-        return _column(WaitlistEntry, qn, name)
-
+    col = partial(_column, WaitlistEntry, qn)
     return (f"SELECT {', '.join(columns)}, COUNT(*) FROM {qn(WaitlistEntry._meta.db_table)} "  # noqa: S608
             f"WHERE {col('session')} {member} AND {col('status')} = %s GROUP BY {', '.join(columns)}")
 
 
 def _active_entries_sql(qn, columns, member) -> str:
-    def col(name):
-        return _column(WaitlistEntry, qn, name)
-
+    col = partial(_column, WaitlistEntry, qn)
     return (f"SELECT {', '.join(columns)} FROM {qn(WaitlistEntry._meta.db_table)} "  # noqa: S608
             f"WHERE {col('session')} {member} AND {col('status')} IN (%s, %s) AND {col('child')} {member} "
             f"ORDER BY {col('id')}")
