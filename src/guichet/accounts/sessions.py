@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from guichet.common.fastread import instance, select_list
 
-_SQL: dict[str, tuple[str, list, int, dict[str, slice]]] = {}
+_SQL: dict[str, tuple[str, list, int, dict[str, tuple[slice, Callable]]]] = {}
 _NOT_READ = object()
 NOT_READ = _NOT_READ  # ``preloaded_value`` when the value was not read with the session
 
@@ -98,18 +98,18 @@ class SessionStore(DatabaseSessionStore):
     async def acreate_model_instance(self, data):
         return _with_account(await super().acreate_model_instance(data), data)
 
-    def _sql(self, alias: str, connection) -> tuple[str, list, int, dict[str, slice]]:
+    def _sql(self, alias: str, connection) -> tuple[str, list, int, dict[str, tuple[slice, Callable]]]:
         """The statement, the account's conversions, where the account's id is in its row, and
-        where each value of ``also_read`` is."""
+        where each value of ``also_read`` is, with what makes it."""
         cached = _SQL.get(alias)
         if cached is None:
             session, user = self.model._meta, get_user_model()._meta
             qn = connection.ops.quote_name
             columns, conversions = select_list(get_user_model(), connection, table="u")
             also, slices, at = [], {}, 1 + len(conversions)
-            for name, (build, _make) in _ALSO.items():
+            for name, (build, make) in _ALSO.items():
                 expressions = list(build(qn, "u"))
-                slices[name] = slice(at, at + len(expressions))
+                slices[name] = (slice(at, at + len(expressions)), make)
                 also.extend(expressions)
                 at += len(expressions)
             columns = ", ".join([columns, *also])
@@ -141,8 +141,7 @@ class SessionStore(DatabaseSessionStore):
             self.preloaded_user = None
         else:
             self.preloaded_user = instance(get_user_model(), connection, conversions, user_row)
-            self.preloaded_values = {name: (_ALSO[name][1], connection, row[where]) for name, where in slices.items()
-                                     if name in _ALSO}
+            self.preloaded_values = {name: (make, connection, row[where]) for name, (where, make) in slices.items()}
         return _Row(row[0])
 
     def preloaded(self, pk):
